@@ -1,0 +1,37 @@
+# ssvp-slt: `make demo` runs the synthetic recipe end to end, `make test` runs the tests.
+# Both create the virtual environment first if it is missing.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# CPU build by default; for CUDA set e.g. TORCH="torch==2.13.0 --index-url <your CUDA wheel index>"
+TORCH ?= torch==2.13.0
+FAIRSEQ ?= ve-fairseq==0.12.3
+DEMO_DIR ?= work_dirs/synthetic_demo
+PYTEST_ARGS ?=
+
+.PHONY: install demo test benchmark clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt $(TORCH)
+	# fairseq without its torchaudio pin, which would pull a second torch (see setup.py)
+	$(PY) -m pip install -q --no-deps -c constraints.txt $(FAIRSEQ)
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -c "import ssvp_plugin, fairseq, torch, av; print('installed: fairseq', fairseq.__version__, 'torch', torch.__version__, 'av', av.__version__)"
+	touch $@
+
+demo: install
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_synthetic_recipe.sh $(DEMO_DIR)
+
+test: install
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+benchmark: install
+	$(PY) scripts/benchmark_data.py
+
+clean:
+	rm -rf $(DEMO_DIR)

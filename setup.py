@@ -1,0 +1,49 @@
+"""ssvp-slt: sign-language video -> English text, as a fairseq plugin.
+
+fairseq itself is not listed: the PyPI release 0.12.2 neither builds nor
+imports on Python 3.11, and the working republish (``ve-fairseq``) declares
+torchaudio, which would pull a second, incompatible torch. Install it with
+``pip install --no-deps ve-fairseq==0.12.3`` (``make install`` does), then
+this package, which lists fairseq's real runtime needs.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="ssvp-slt",
+    version="0.1.0",
+    description="Sign-language video to English text (SSVP-SLT recipe) as a fairseq plugin",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["ssvp_plugin", "ssvp_plugin.*"]),
+    install_requires=[
+        # torch is installed first by `make install` (CPU build by default; see TORCH in the Makefile)
+        "torch>=2.6",
+        # fairseq 0.12 runtime needs (installed without its torchaudio pin)
+        "numpy>=1.24",
+        "cffi",
+        "cython",
+        "regex",
+        "tqdm",
+        "bitarray",
+        "scikit-learn",
+        "packaging",
+        "hydra-core>=1.3.2,<1.4",
+        "omegaconf>=2.3,<2.4",  # 2.4 rejects fairseq's adam_betas tuple strings
+        # this project
+        "av>=12",
+        "sentencepiece>=0.1.99",
+        "sacrebleu>=2.3",
+        "jiwer>=3",
+        "editdistance",  # fairseq's --scoring wer
+        "pyyaml",
+        "tensorboard",
+        "tensorboardX",  # silences fairseq's notice and is what it logs with
+    ],
+    extras_require={"dev": ["pytest>=7"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,1 @@
+"""Placeholder; filled once checkpoint loading under torch>=2.6 is measured."""

@@ -1,0 +1,112 @@
+"""The data config: one YAML file in the data root that training and generation both read.
+
+It is the single place for the facts about a prepared corpus: vocabulary
+files, frame sampling, crop size and normalisation. Paths in it are relative
+to the data root.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import yaml
+
+DATA_CONFIG_NAME = "config.yaml"
+
+
+class DataConfigError(ValueError):
+    pass
+
+
+@dataclass
+class VideoDataConfig:
+    # vocabulary
+    sentencepiece_model: str = "spm.model"
+    dictionary: str = "dict.txt"
+    # temporal sampling: resample to target_fps, then take num_frames frames every sampling_rate frames
+    target_fps: float = 25.0
+    num_frames: int = 128
+    sampling_rate: int = 2
+    # spatial: scale the short side to resize_short_side, then crop crop_size x crop_size
+    resize_short_side: int = 256
+    crop_size: int = 224
+    mean: List[float] = field(default_factory=lambda: [0.45, 0.45, 0.45])
+    std: List[float] = field(default_factory=lambda: [0.225, 0.225, 0.225])
+    # caption normalisation applied before sentencepiece, recorded so scoring matches training
+    lowercase: bool = False
+
+    # set by load(), not read from the file
+    root: Optional[Path] = field(default=None, repr=False)
+    path: Optional[Path] = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, root, check_files: bool = True) -> "VideoDataConfig":
+        root = Path(root)
+        path = root / DATA_CONFIG_NAME
+        if not path.is_file():
+            raise DataConfigError(
+                f"{path}: data config not found. A data root holds one manifest TSV per split "
+                f"and a {DATA_CONFIG_NAME} (see scripts/build_vocab.py, which writes it)"
+            )
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise DataConfigError(f"{path}: not valid YAML ({e})") from e
+        if not isinstance(raw, dict):
+            raise DataConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)} - {"root", "path"}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise DataConfigError(f"{path}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        cfg = cls(**raw)
+        cfg.root, cfg.path = root, path
+        cfg.validate()
+        if check_files:
+            for key in ("sentencepiece_model", "dictionary"):
+                if not cfg.resolve(getattr(cfg, key)).is_file():
+                    raise DataConfigError(f"{path}: {key} names {cfg.resolve(getattr(cfg, key))}, which does not exist")
+        return cfg
+
+    def validate(self):
+        where = self.path or "data config"
+        for name in ("num_frames", "sampling_rate", "resize_short_side", "crop_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise DataConfigError(f"{where}: {name} must be a positive integer, got {value!r}")
+        if not isinstance(self.target_fps, (int, float)) or self.target_fps <= 0:
+            raise DataConfigError(f"{where}: target_fps must be a positive number, got {self.target_fps!r}")
+        if self.crop_size > self.resize_short_side:
+            raise DataConfigError(
+                f"{where}: crop_size ({self.crop_size}) is larger than resize_short_side ({self.resize_short_side})"
+            )
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value)):
+                raise DataConfigError(f"{where}: {name} must be a list of 3 numbers (RGB), got {value!r}")
+        if any(v <= 0 for v in self.std):
+            raise DataConfigError(f"{where}: std values must be positive, got {self.std}")
+
+    def resolve(self, relpath) -> Path:
+        p = Path(relpath)
+        return p if p.is_absolute() or self.root is None else self.root / p
+
+    @property
+    def sentencepiece_path(self) -> Path:
+        return self.resolve(self.sentencepiece_model)
+
+    @property
+    def dictionary_path(self) -> Path:
+        return self.resolve(self.dictionary)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("root")
+        d.pop("path")
+        return d
+
+    def save(self, root) -> Path:
+        self.validate()
+        path = Path(root) / DATA_CONFIG_NAME
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
+        return path

@@ -1,0 +1,34 @@
+"""A synthetic sign-language corpus: compositional captions, one gesture per word, real mp4s.
+
+- :mod:`.grammar`: the caption grammar and train/val/test caption splits;
+- :mod:`.signer`: the gesture table and the numpy frame renderer;
+- :mod:`.corpus`: H.264 mp4 encoding and the How2Sign-layout corpus writer.
+"""
+
+from .grammar import VOCAB, all_sentences, caption_text, count_sentences, normalise_caption, sample_splits
+from .signer import GESTURES, HANDSHAPES, PATHS, PLACES, ClipPlan, plan_sentence, render_plan, render_sentence
+from .corpus import CSV_COLUMNS, SPLITS, CorpusSummary, clip_names, render_corpus, sample_rng, write_mp4
+
+__all__ = [
+    "VOCAB",
+    "all_sentences",
+    "caption_text",
+    "count_sentences",
+    "normalise_caption",
+    "sample_splits",
+    "GESTURES",
+    "HANDSHAPES",
+    "PATHS",
+    "PLACES",
+    "ClipPlan",
+    "plan_sentence",
+    "render_plan",
+    "render_sentence",
+    "CSV_COLUMNS",
+    "SPLITS",
+    "CorpusSummary",
+    "clip_names",
+    "render_corpus",
+    "sample_rng",
+    "write_mp4",
+]

@@ -1,0 +1,234 @@
+"""Rendering a synthetic corpus as real H.264 mp4 files in the How2Sign layout.
+
+Layout written under ``out``::
+
+    raw/clips/<SENTENCE_NAME>.mp4
+    raw/how2sign_train.csv
+    raw/how2sign_val.csv
+    raw/how2sign_test.csv
+
+The CSVs are tab-separated with How2Sign's header. One sentence per
+"video": VIDEO_ID ``syn_<split>_00042``, VIDEO_NAME ``<VIDEO_ID>-rgb_front``,
+SENTENCE_ID ``<VIDEO_ID>_0``, SENTENCE_NAME ``<VIDEO_ID>_0-rgb_front`` (the
+mp4's stem). SENTENCE is the caption like How2Sign writes it ("The big dog
+sees a ball.").
+
+Each sample's randomness derives from ``(seed, split, index)``, so the output
+does not depend on the number of workers. Existing non-empty mp4s are kept
+(re-running is cheap), and clips are written under a temporary name and then
+renamed, so an interrupted run never leaves a partial mp4.
+"""
+
+import csv
+import logging
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from .grammar import caption_text, sample_splits
+from .signer import ClipPlan, plan_sentence, render_plan
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+_SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
+CSV_COLUMNS = (
+    "VIDEO_ID",
+    "VIDEO_NAME",
+    "SENTENCE_ID",
+    "SENTENCE_NAME",
+    "START_REALIGNED",
+    "END_REALIGNED",
+    "SENTENCE",
+)
+DEFAULT_CRF = 20
+
+
+def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The generator of one sample: a function of (seed, split, index) only."""
+    return np.random.default_rng([int(seed), _SPLIT_IDS[split], int(index), 104729])
+
+
+def clip_names(split: str, index: int) -> Dict[str, str]:
+    video_id = f"syn_{split}_{index:05d}"
+    return {
+        "VIDEO_ID": video_id,
+        "VIDEO_NAME": f"{video_id}-rgb_front",
+        "SENTENCE_ID": f"{video_id}_0",
+        "SENTENCE_NAME": f"{video_id}_0-rgb_front",
+    }
+
+
+def plan_sample(words: Sequence[str], seed: int, split: str, index: int, size: int = 64) -> ClipPlan:
+    return plan_sentence(words, sample_rng(seed, split, index), height=size, width=size)
+
+
+def write_mp4(path, frames: np.ndarray, fps: int = 25, crf: int = DEFAULT_CRF) -> Path:
+    """Encode (T, H, W, 3) uint8 RGB frames as H.264 (libx264, yuv420p) mp4, atomically."""
+    import av  # local import: the grammar and signer do not need PyAV
+
+    path = Path(path)
+    t, h, w, c = frames.shape
+    if c != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"expected uint8 RGB frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    if h % 2 or w % 2:
+        raise ValueError(f"yuv420p needs even frame sizes, got {w}x{h}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
+    try:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=int(fps))
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            # One thread: frames are tiny and the pool already uses the cores. No
+            # macroblock-tree rate control: on frames this small it makes x264's
+            # output vary from run to run; without it encoding is deterministic.
+            stream.options = {"crf": str(crf), "threads": "1", "x264-params": "mbtree=0"}
+            stream.codec_context.time_base = Fraction(1, int(fps))
+            for i, f in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(f, format="rgb24")
+                frame.pts = i
+                frame.time_base = Fraction(1, int(fps))
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+# --------------------------------------------------------------------------- workers
+
+# (split, index, words, seed, size, fps, crf, mp4 path)
+_Job = Tuple[str, int, List[str], int, int, int, int, str]
+
+
+def _render_job(job: _Job) -> Tuple[str, int, int, bool]:
+    """Render one clip if needed; returns (split, index, n_frames, rendered)."""
+    split, index, words, seed, size, fps, crf, path = job
+    plan = plan_sample(words, seed, split, index, size)
+    p = Path(path)
+    if p.is_file() and p.stat().st_size > 0:
+        return split, index, plan.n_frames, False
+    write_mp4(p, render_plan(plan), fps=fps, crf=crf)
+    return split, index, plan.n_frames, True
+
+
+def _write_csv(path: Path, rows: List[Dict[str, object]]):
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE, escapechar="\\")
+        writer.writerow(CSV_COLUMNS)
+        for row in rows:
+            writer.writerow([row[c] for c in CSV_COLUMNS])
+    os.replace(tmp, path)
+
+
+@dataclass
+class CorpusSummary:
+    out: Path
+    clips: Dict[str, int]
+    total_frames: int
+    rendered: int
+    skipped: int
+    seconds: float
+    fps: int
+
+    @property
+    def mean_frames(self) -> float:
+        n = sum(self.clips.values())
+        return self.total_frames / n if n else 0.0
+
+    def __str__(self):
+        per_split = ", ".join(f"{s}={n}" for s, n in self.clips.items())
+        return (
+            f"synthetic corpus in {self.out}: clips {per_split}; {self.total_frames} frames "
+            f"({self.total_frames / self.fps:.1f} s of video, {self.mean_frames:.1f} frames/clip); "
+            f"rendered {self.rendered}, kept {self.skipped} existing; {self.seconds:.1f} s"
+        )
+
+
+def render_corpus(
+    out,
+    n_train: int = 1500,
+    n_val: int = 100,
+    n_test: int = 200,
+    seed: int = 1,
+    size: int = 64,
+    fps: int = 25,
+    workers: int = 2,
+    crf: int = DEFAULT_CRF,
+    progress: bool = False,
+) -> CorpusSummary:
+    """Render the whole corpus into ``out`` (How2Sign layout) and return a summary."""
+    start = time.time()
+    if size % 2 or size < 16:
+        raise ValueError(f"size must be even and at least 16, got {size}")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    out = Path(out)
+    raw = out / "raw"
+    clips_dir = raw / "clips"
+    clips_dir.mkdir(parents=True, exist_ok=True)
+
+    captions = dict(zip(SPLITS, sample_splits(n_train, n_val, n_test, seed)))
+    jobs: List[_Job] = []
+    for split in SPLITS:
+        for i, words in enumerate(captions[split]):
+            name = clip_names(split, i)["SENTENCE_NAME"]
+            jobs.append((split, i, words, seed, size, fps, crf, str(clips_dir / f"{name}.mp4")))
+
+    n_frames: Dict[Tuple[str, int], int] = {}
+    rendered = 0
+    if workers <= 1:
+        results = map(_render_job, jobs)
+        pool = None
+    else:
+        pool = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers)
+        results = pool.imap_unordered(_render_job, jobs, chunksize=8)
+    try:
+        for k, (split, i, n, was_rendered) in enumerate(results, 1):
+            n_frames[(split, i)] = n
+            rendered += int(was_rendered)
+            if progress and (k % 200 == 0 or k == len(jobs)):
+                logger.info(f"{k}/{len(jobs)} clips ({time.time() - start:.1f} s)")
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        raise
+    if pool is not None:
+        pool.close()
+        pool.join()
+
+    for split in SPLITS:
+        rows = []
+        for i, words in enumerate(captions[split]):
+            names = clip_names(split, i)
+            rows.append(
+                dict(
+                    names,
+                    START_REALIGNED="0.0",
+                    END_REALIGNED=f"{n_frames[(split, i)] / fps:.2f}",
+                    SENTENCE=caption_text(words),
+                )
+            )
+        _write_csv(raw / f"how2sign_{split}.csv", rows)
+
+    return CorpusSummary(
+        out=out,
+        clips={s: len(captions[s]) for s in SPLITS},
+        total_frames=sum(n_frames.values()),
+        rendered=rendered,
+        skipped=len(jobs) - rendered,
+        seconds=time.time() - start,
+        fps=fps,
+    )

@@ -1,0 +1,224 @@
+"""Task ``how2sign_video``: sign-language video clips -> English captions.
+
+The data root holds ``<split>.tsv`` manifests and ``config.yaml`` (see
+:mod:`ssvp_plugin.data.data_config`); everything about frames and vocabulary
+is read from that config, so ``fairseq-generate DATA --path ckpt`` needs no
+further data flags.
+"""
+
+import json
+import logging
+from argparse import Namespace
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+from fairseq import metrics
+from fairseq.data import Dictionary, encoders
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.tasks import FairseqTask, register_task
+from omegaconf import II
+
+from ..data.data_config import VideoDataConfig
+from ..data.manifest import ManifestError, read_manifest
+from ..data.text import normalize_caption
+from ..data.video_checks import check_videos
+from ..data.video_text_dataset import VideoTextDataset
+
+logger = logging.getLogger(__name__)
+
+EVAL_WINDOW_CHOICES = ChoiceEnum(["center", "cover"])
+EVAL_BLEU_ORDER = 4
+
+
+@dataclass
+class How2SignVideoConfig(FairseqDataclass):
+    data: str = field(default="???", metadata={"help": "data root: <split>.tsv manifests and config.yaml"})
+    max_target_positions: int = field(default=128, metadata={"help": "longest caption in tokens (with EOS)"})
+    eval_window: EVAL_WINDOW_CHOICES = field(
+        default="center",
+        metadata={
+            "help": "frames seen outside training for clips longer than the window: the centred window "
+            "(same speed as training) or frames spread over the whole clip"
+        },
+    )
+    skip_invalid_samples: bool = field(
+        default=False,
+        metadata={
+            "help": "drop (and count in the log) manifest rows with bad fields, empty captions or unusable "
+            "videos instead of stopping with an error"
+        },
+    )
+    check_videos: bool = field(
+        default=True,
+        metadata={"help": "open every video when a split loads so that broken files fail now, not mid-epoch"},
+    )
+    check_videos_workers: int = field(default=8, metadata={"help": "threads for the video check"})
+    eval_bleu: bool = field(default=False, metadata={"help": "decode the validation set and report BLEU"})
+    eval_bleu_args: str = field(
+        default='{"beam": 5}', metadata={"help": "generation args for validation BLEU, as JSON"}
+    )
+    eval_bleu_print_samples: bool = field(default=False, metadata={"help": "print a hypothesis/reference per batch"})
+    seed: int = II("common.seed")
+    train_subset: str = II("dataset.train_subset")
+
+
+@register_task("how2sign_video", dataclass=How2SignVideoConfig)
+class How2SignVideoTask(FairseqTask):
+    cfg: How2SignVideoConfig
+
+    def __init__(self, cfg: How2SignVideoConfig, data_cfg: VideoDataConfig, tgt_dict: Dictionary):
+        super().__init__(cfg)
+        self.data_cfg = data_cfg
+        self.tgt_dict = tgt_dict
+        self._spm = None
+
+    @classmethod
+    def setup_task(cls, cfg: How2SignVideoConfig, **kwargs):
+        data_cfg = VideoDataConfig.load(cfg.data)
+        tgt_dict = Dictionary.load(str(data_cfg.dictionary_path))
+        logger.info(f"data config {data_cfg.path}: {data_cfg.to_dict()}")
+        logger.info(f"target dictionary: {len(tgt_dict)} types")
+        return cls(cfg, data_cfg, tgt_dict)
+
+    @property
+    def source_dictionary(self):
+        return None
+
+    @property
+    def target_dictionary(self):
+        return self.tgt_dict
+
+    def max_positions(self):
+        return self.data_cfg.num_frames, self.cfg.max_target_positions
+
+    @property
+    def spm(self):
+        if self._spm is None:
+            import sentencepiece
+
+            self._spm = sentencepiece.SentencePieceProcessor(model_file=str(self.data_cfg.sentencepiece_path))
+        return self._spm
+
+    def encode_caption(self, text: str) -> torch.Tensor:
+        pieces = self.spm.encode(normalize_caption(text, self.data_cfg.lowercase), out_type=str)
+        return self.tgt_dict.encode_line(" ".join(pieces), add_if_not_exist=False, append_eos=True).long()
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        manifest_path = self.data_cfg.resolve(f"{split}.tsv")
+        manifest = read_manifest(manifest_path, need_text=True, skip_invalid=self.cfg.skip_invalid_samples)
+        rows = manifest.rows
+        video_paths = [self.data_cfg.resolve(r.video) for r in rows]
+        if self.cfg.check_videos:
+            keep = check_videos(
+                manifest_path,
+                rows,
+                video_paths,
+                skip_invalid=self.cfg.skip_invalid_samples,
+                workers=self.cfg.check_videos_workers,
+            )
+            rows = [rows[i] for i in keep]
+            video_paths = [video_paths[i] for i in keep]
+        if not rows:
+            raise ManifestError(f"{manifest_path}: no usable rows")
+        targets = [self.encode_caption(r.tgt_text) for r in rows]
+        n_unk = sum(int((t == self.tgt_dict.unk()).any()) for t in targets)
+        if n_unk:
+            logger.warning(f"{manifest_path}: {n_unk} caption(s) contain pieces missing from the dictionary (<unk>)")
+        train = split == self.cfg.train_subset
+        self.datasets[split] = VideoTextDataset(
+            split,
+            rows,
+            video_paths,
+            self.data_cfg,
+            targets,
+            pad=self.tgt_dict.pad(),
+            eos=self.tgt_dict.eos(),
+            train=train,
+            eval_window=str(self.cfg.eval_window),
+            shuffle=train,
+            seed=self.cfg.seed,
+        )
+        ds = self.datasets[split]
+        span_s = (self.data_cfg.num_frames * self.data_cfg.sampling_rate) / self.data_cfg.target_fps
+        n_long = sum(r.n_frames / r.fps > span_s for r in rows)
+        logger.info(
+            f"{split}: {len(ds)} clips, {int(ds.sizes.sum())} sampled frames, "
+            f"{n_long} clip(s) longer than the {span_s:.1f} s window"
+        )
+
+    def build_bpe(self, args=None):
+        # the data config names the sentencepiece model, so generation needs no --bpe flags
+        return encoders.build_bpe(
+            Namespace(bpe="sentencepiece", sentencepiece_model=str(self.data_cfg.sentencepiece_path))
+        )
+
+    def build_model(self, cfg, from_checkpoint=False):
+        model = super().build_model(cfg, from_checkpoint)
+        if self.cfg.eval_bleu:
+            gen_args = json.loads(self.cfg.eval_bleu_args or "{}")
+            self.sequence_generator = self.build_generator([model], Namespace(**gen_args))
+            self.bpe = self.build_bpe()
+        return model
+
+    # -- validation BLEU, logged as sufficient statistics so it sums across workers --
+
+    def valid_step(self, sample, model, criterion):
+        loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
+        if self.cfg.eval_bleu:
+            bleu = self._inference_with_bleu(self.sequence_generator, sample, model)
+            logging_output["_bleu_sys_len"] = bleu.sys_len
+            logging_output["_bleu_ref_len"] = bleu.ref_len
+            for i in range(EVAL_BLEU_ORDER):
+                logging_output[f"_bleu_counts_{i}"] = bleu.counts[i]
+                logging_output[f"_bleu_totals_{i}"] = bleu.totals[i]
+        return loss, sample_size, logging_output
+
+    def decode_tokens(self, tokens) -> str:
+        text = self.tgt_dict.string(tokens.int().cpu(), extra_symbols_to_ignore={self.tgt_dict.pad()})
+        return self.bpe.decode(text) if getattr(self, "bpe", None) else self.build_bpe().decode(text)
+
+    def _inference_with_bleu(self, generator, sample, model):
+        import sacrebleu
+
+        hyps = self.inference_step(generator, [model], sample)
+        hyp_strs, ref_strs = [], []
+        for i in range(len(hyps)):
+            hyp_strs.append(self.decode_tokens(hyps[i][0]["tokens"]))
+            ref_strs.append(self.decode_tokens(sample["target"][i]))
+        if self.cfg.eval_bleu_print_samples:
+            logger.info(f"example hypothesis: {hyp_strs[0]}")
+            logger.info(f"example reference:  {ref_strs[0]}")
+        return sacrebleu.corpus_bleu(hyp_strs, [ref_strs])
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        super().reduce_metrics(logging_outputs, criterion)
+        if not self.cfg.eval_bleu:
+            return
+
+        def sum_logs(key):
+            return sum(log.get(key, 0) for log in logging_outputs)
+
+        totals = [sum_logs(f"_bleu_totals_{i}") for i in range(EVAL_BLEU_ORDER)]
+        if max(totals) <= 0:
+            return
+        counts = [sum_logs(f"_bleu_counts_{i}") for i in range(EVAL_BLEU_ORDER)]
+        metrics.log_scalar("_bleu_counts", np.array(counts))
+        metrics.log_scalar("_bleu_totals", np.array(totals))
+        metrics.log_scalar("_bleu_sys_len", sum_logs("_bleu_sys_len"))
+        metrics.log_scalar("_bleu_ref_len", sum_logs("_bleu_ref_len"))
+
+        def compute_bleu(meters):
+            from sacrebleu.metrics import BLEU
+
+            score = BLEU.compute_bleu(
+                correct=meters["_bleu_counts"].sum,
+                total=meters["_bleu_totals"].sum,
+                sys_len=int(meters["_bleu_sys_len"].sum),
+                ref_len=int(meters["_bleu_ref_len"].sum),
+                smooth_method="exp",
+            ).score
+            return round(float(score), 2)
+
+        metrics.log_derived("bleu", compute_bleu)
