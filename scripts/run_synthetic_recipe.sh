@@ -30,7 +30,7 @@ done
 
 step "3/6 sentencepiece vocabulary, fairseq dictionary and data config"
 python scripts/build_vocab.py --data "$DATA" --vocab-size 100 --lowercase \
-  --target-fps 25 --num-frames 48 --sampling-rate 2 --resize-short-side 52 --crop-size 48
+  --target-fps 25 --num-frames 52 --sampling-rate 2 --resize-short-side 52 --crop-size 48
 # control: the same test captions, each paired with another clip's video
 python scripts/make_control_split.py --data "$DATA" --split test --out-split test_swapped --seed "$SEED"
 
@@ -40,12 +40,13 @@ fairseq-hydra-train --config-dir "$REPO/configs" --config-name quick_synthetic \
   optimization.max_update="$MAX_UPDATE" common.seed="$SEED" 2>&1 | tee "$WORK/train.log" | grep -E "valid on|done training|Error|error" || true
 test -f "$CKPT/checkpoint_best.pt" || { echo "training produced no checkpoint; see $WORK/train.log" >&2; exit 1; }
 
+mkdir -p "$GEN"
 step "5/6 beam search on test and on the swapped-video control (fairseq-generate, beam 5)"
 for subset in test test_swapped; do
   for scoring in sacrebleu wer; do
     fairseq-generate "$DATA" --user-dir "$REPO/ssvp_plugin" --task how2sign_video \
       --path "$CKPT/checkpoint_best.pt" --gen-subset "$subset" --beam 5 --max-tokens 4000 \
-      --scoring "$scoring" --results-path "$GEN/$subset-$scoring" > /dev/null
+      --scoring "$scoring" --results-path "$GEN/$subset-$scoring" > "$GEN/$subset-$scoring.log" 2>&1
     tail -n 1 "$GEN/$subset-$scoring/generate-$subset.txt"
   done
 done

@@ -6,7 +6,6 @@ fairseq imports only this file for a user dir, so every module that
 registers something is imported here.
 """
 
-from . import checkpoint_compat  # noqa: F401  (before any checkpoint is loaded)
 from .criterions import label_smoothed_ce  # noqa: F401
 from .models import mae_vit_slt  # noqa: F401
 from .tasks import how2sign_video  # noqa: F401

@@ -70,3 +70,19 @@ def write_truncated_video(path, keep_bytes: int = 200, **kwargs) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[:keep_bytes])
     return path
+
+
+def write_video_without_frames(path, size=(32, 32), fps: int = 25) -> Path:
+    """A Matroska file with an H.264 video stream whose packets decode to no frame."""
+    path = Path(path)
+    container = av.open(str(path), "w", format="matroska")
+    stream = container.add_stream("libx264", rate=fps)
+    stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+    frame = av.VideoFrame.from_ndarray(np.zeros((size[1], size[0], 3), np.uint8), format="rgb24")
+    rng = np.random.default_rng(0)
+    for real in list(stream.encode(frame)) + list(stream.encode()):
+        garbage = av.Packet(bytes(rng.integers(0, 256, real.size, dtype=np.uint8)))
+        garbage.stream, garbage.pts, garbage.dts, garbage.time_base = stream, real.pts, real.dts, real.time_base
+        container.mux(garbage)
+    container.close()
+    return path

@@ -134,7 +134,7 @@ class VideoViT(nn.Module):
         )
         self.pos_embed_spatial = nn.Parameter(torch.zeros(1, self.grid_size[0] * self.grid_size[1], embed_dim))
         self.pos_embed_temporal = nn.Parameter(torch.zeros(1, self.temporal_size, embed_dim))
-        dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]
+        dpr = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # deeper blocks drop more
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i]) for i in range(depth)
         )

@@ -12,7 +12,6 @@ from argparse import Namespace
 from dataclasses import dataclass, field
 from typing import Optional
 
-import numpy as np
 import torch
 from fairseq import metrics
 from fairseq.data import Dictionary, encoders
@@ -203,9 +202,11 @@ class How2SignVideoTask(FairseqTask):
         totals = [sum_logs(f"_bleu_totals_{i}") for i in range(EVAL_BLEU_ORDER)]
         if max(totals) <= 0:
             return
-        counts = [sum_logs(f"_bleu_counts_{i}") for i in range(EVAL_BLEU_ORDER)]
-        metrics.log_scalar("_bleu_counts", np.array(counts))
-        metrics.log_scalar("_bleu_totals", np.array(totals))
+        # plain scalars, not numpy arrays: checkpoints store these meters, and torch.load's
+        # weights_only mode (default since torch 2.6) rejects numpy arrays
+        for i in range(EVAL_BLEU_ORDER):
+            metrics.log_scalar(f"_bleu_counts_{i}", sum_logs(f"_bleu_counts_{i}"))
+            metrics.log_scalar(f"_bleu_totals_{i}", totals[i])
         metrics.log_scalar("_bleu_sys_len", sum_logs("_bleu_sys_len"))
         metrics.log_scalar("_bleu_ref_len", sum_logs("_bleu_ref_len"))
 
@@ -213,8 +214,8 @@ class How2SignVideoTask(FairseqTask):
             from sacrebleu.metrics import BLEU
 
             score = BLEU.compute_bleu(
-                correct=meters["_bleu_counts"].sum,
-                total=meters["_bleu_totals"].sum,
+                correct=[meters[f"_bleu_counts_{i}"].sum for i in range(EVAL_BLEU_ORDER)],
+                total=[meters[f"_bleu_totals_{i}"].sum for i in range(EVAL_BLEU_ORDER)],
                 sys_len=int(meters["_bleu_sys_len"].sum),
                 ref_len=int(meters["_bleu_ref_len"].sum),
                 smooth_method="exp",

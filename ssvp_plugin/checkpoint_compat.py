@@ -1,1 +1,0 @@
-"""Placeholder; filled once checkpoint loading under torch>=2.6 is measured."""

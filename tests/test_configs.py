@@ -1,0 +1,63 @@
+"""Every hydra config composes the way fairseq-hydra-train composes it, with the recipe's settings."""
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import ssvp_plugin  # noqa: F401  (registers task, model, criterion)
+from fairseq.dataclass.initialize import add_defaults, hydra_init
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+REQUIRED = ["task.data=/data", "common.user_dir=/plugin", "checkpoint.save_dir=/ckpt"]
+
+
+def composed(name, overrides=()):
+    hydra_init()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        cfg = compose(config_name=name, overrides=REQUIRED + list(overrides))
+    add_defaults(cfg)  # merges the registered dataclasses: unknown keys fail here
+    return OmegaConf.create(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+
+
+def test_there_are_configs():
+    assert {"quick_synthetic", "finetune_base", "finetune_large"} <= set(CONFIGS)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_composes_with_the_plugin(name):
+    cfg = composed(name)
+    assert cfg.task._name == "how2sign_video" and cfg.task.data == "/data"
+    assert cfg.model._name == "mae_vit_slt"
+    assert cfg.criterion._name == "slt_label_smoothed_cross_entropy"
+    assert cfg.checkpoint.best_checkpoint_metric == "bleu" and cfg.checkpoint.maximize_best_checkpoint_metric
+    assert cfg.task.eval_bleu
+    assert cfg.common.tensorboard_logdir.startswith("/ckpt")
+    assert cfg.model.max_target_positions == 128
+    assert cfg.optimization.clip_norm == 1.0
+
+
+@pytest.mark.parametrize("name,preset", [("finetune_base", "base"), ("finetune_large", "large")])
+def test_finetune_configs_carry_the_recipe_defaults(name, preset):
+    cfg = composed(name)
+    assert cfg.model.preset == preset
+    assert cfg.optimization.lr == [1e-4]
+    assert cfg.lr_scheduler.warmup_updates == 500
+    assert cfg.criterion.label_smoothing == 0.1
+    assert cfg.optimization.max_epoch == 30
+    assert cfg.dataset.batch_size * cfg.optimization.update_freq[0] == 16
+    assert json.loads(cfg.task.eval_bleu_args)["beam"] == 5
+
+
+def test_quick_config_uses_the_tiny_preset_and_accepts_overrides():
+    cfg = composed("quick_synthetic", ["model.encoder_layers=1", "optimization.max_update=7"])
+    assert cfg.model.preset == "tiny" and cfg.model.encoder_layers == 1
+    assert cfg.lr_scheduler.total_num_update == 7
+
+
+def test_unknown_key_is_rejected():
+    with pytest.raises(Exception, match="no_such_option"):
+        composed("quick_synthetic", ["+model.no_such_option=1"])
