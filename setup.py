@@ -42,6 +42,7 @@ setup(
         "tensorboardX",  # silences fairseq's notice and is what it logs with
     ],
     extras_require={"dev": ["pytest>=7"]},
+    entry_points={"console_scripts": ["ssvp-slt-translate=ssvp_plugin.translate:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -16,8 +16,8 @@ REQUIRED = ["task.data=/data", "common.user_dir=/plugin", "checkpoint.save_dir=/
 
 
 def composed(name, overrides=()):
-    hydra_init()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+    hydra_init(name)  # as fairseq-hydra-train: the FairseqConfig schema under this config's name
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.1"):  # as fairseq-hydra-train
         cfg = compose(config_name=name, overrides=REQUIRED + list(overrides))
     add_defaults(cfg)  # merges the registered dataclasses: unknown keys fail here
     return OmegaConf.create(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
@@ -53,7 +53,7 @@ def test_finetune_configs_carry_the_recipe_defaults(name, preset):
 
 
 def test_quick_config_uses_the_tiny_preset_and_accepts_overrides():
-    cfg = composed("quick_synthetic", ["model.encoder_layers=1", "optimization.max_update=7"])
+    cfg = composed("quick_synthetic", ["++model.encoder_layers=1", "optimization.max_update=7"])
     assert cfg.model.preset == "tiny" and cfg.model.encoder_layers == 1
     assert cfg.lr_scheduler.total_num_update == 7
 

@@ -87,7 +87,7 @@ def test_over_long_captions_fail_or_are_skipped_with_a_count(task, caplog):
     n_long = int((ds.tgt_sizes > max_len).sum())
     assert n_long > 0
     indices = ds.ordered_indices()
-    with pytest.raises(Exception, match="skip_invalid_size_inputs_valid_test"):
+    with pytest.raises(Exception, match="skip-invalid-size-inputs-valid-test"):
         task.filter_indices_by_size(indices, ds, max_positions=(task.data_cfg.num_frames, max_len))
     with caplog.at_level(logging.WARNING):
         kept = task.filter_indices_by_size(

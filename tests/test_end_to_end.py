@@ -58,7 +58,8 @@ def test_checkpoint_loads_with_torch_weights_only_default(trained):
     assert state["cfg"]["model"]["encoder_embed_dim"] == 128  # resolved preset stored in the checkpoint
 
 
-def test_generate_decodes_and_the_output_is_parsed_and_scored(trained, synthetic_root):
+@pytest.fixture(scope="module")
+def generated(trained, synthetic_root):
     work, _ = trained
     out = work / "gen"
     log = run(
@@ -69,9 +70,13 @@ def test_generate_decodes_and_the_output_is_parsed_and_scored(trained, synthetic
         ],
         work,
     )
-    text = (out / "generate-test.txt").read_text()
-    assert "Generate test with beam=5: BLEU" in text
-    triples = parse_generate_output(out / "generate-test.txt")
+    return out / "generate-test.txt", log
+
+
+def test_generate_decodes_and_the_output_is_parsed_and_scored(generated, synthetic_root):
+    gen_file, log = generated
+    assert "Generate test with beam=5: BLEU" in gen_file.read_text()
+    triples = parse_generate_output(gen_file)
     rows = read_manifest(synthetic_root / "test.tsv").rows
     assert len(triples) == len(rows)
     # references come back detokenised by the task's sentencepiece model: the normalised captions
@@ -80,6 +85,17 @@ def test_generate_decodes_and_the_output_is_parsed_and_scored(trained, synthetic
     metrics = score([r for _, r, _ in triples], [h for _, _, h in triples])["metrics"]
     assert 0.0 <= metrics["bleu_4"] <= 100.0 and metrics["wer"] >= 0.0
     assert "how2sign_video" in log
+
+
+def test_python_api_translates_like_fairseq_generate(trained, generated, synthetic_root):
+    from ssvp_plugin.translate import SignTranslator
+
+    work, _ = trained
+    by_id = {int(i): hyp for i, _, hyp in parse_generate_output(generated[0])}
+    rows = read_manifest(synthetic_root / "test.tsv").rows
+    translator = SignTranslator.from_checkpoint(work / "ckpt" / "checkpoint_best.pt", synthetic_root, beam=5, max_len_b=20)
+    texts = translator.translate([synthetic_root / r.video for r in rows[:3]], batch_size=2)
+    assert texts == [by_id[i] for i in range(3)]
 
 
 def test_training_resumes_from_the_last_checkpoint(trained, synthetic_root):
