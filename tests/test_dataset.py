@@ -95,3 +95,14 @@ def test_over_long_captions_fail_or_are_skipped_with_a_count(task, caplog):
         )
     assert len(kept) == len(ds) - n_long
     assert f"{n_long} samples have invalid sizes" in caplog.text
+
+
+@pytest.mark.parametrize("multiple", [1, 8])
+def test_batching_keeps_every_clip(task, multiple):
+    # fairseq's own batch_by_size drops a last batch that is not a multiple of `multiple`
+    ds = task.datasets["train"]
+    indices = ds.ordered_indices()[:13]
+    batches = ds.batch_by_size(indices, max_tokens=5 * task.data_cfg.num_frames, max_sentences=None,
+                               required_batch_size_multiple=multiple)
+    assert sorted(np.concatenate(batches).tolist()) == sorted(indices.tolist())
+    assert all(ds.sizes[b].sum() <= 5 * task.data_cfg.num_frames for b in batches)

@@ -169,6 +169,15 @@ class VideoTextDataset(FairseqDataset):
     def num_tokens_vec(self, indices):
         return self.sizes[indices]
 
+    def batch_by_size(self, indices, max_tokens=None, max_sentences=None, required_batch_size_multiple=1):
+        batches = super().batch_by_size(indices, max_tokens, max_sentences, required_batch_size_multiple)
+        # fairseq drops a last batch whose size is not a multiple of required_batch_size_multiple
+        # (8 by default in fairseq-generate): that would silently leave clips out of evaluation
+        n_batched = sum(len(b) for b in batches)
+        if n_batched < len(indices):
+            batches.append(np.asarray(indices[n_batched:], dtype=np.int64))
+        return batches
+
     def size(self, index):
         return int(self.sizes[index]), int(self.tgt_sizes[index])
 
