@@ -193,25 +193,26 @@ class How2SignVideoTask(FairseqTask):
 
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)
-        if not self.cfg.eval_bleu:
-            return
+        if not any("_bleu_sys_len" in log for log in logging_outputs):
+            return  # training steps, or validation without eval_bleu
 
         def sum_logs(key):
             return sum(log.get(key, 0) for log in logging_outputs)
 
-        totals = [sum_logs(f"_bleu_totals_{i}") for i in range(EVAL_BLEU_ORDER)]
-        if max(totals) <= 0:
-            return
         # plain scalars, not numpy arrays: checkpoints store these meters, and torch.load's
-        # weights_only mode (default since torch 2.6) rejects numpy arrays
+        # weights_only mode (default since torch 2.6) rejects numpy arrays. Logged even when all
+        # counts are zero (an untrained model's empty hypotheses): best_checkpoint_metric needs "bleu".
         for i in range(EVAL_BLEU_ORDER):
             metrics.log_scalar(f"_bleu_counts_{i}", sum_logs(f"_bleu_counts_{i}"))
-            metrics.log_scalar(f"_bleu_totals_{i}", totals[i])
+            metrics.log_scalar(f"_bleu_totals_{i}", sum_logs(f"_bleu_totals_{i}"))
         metrics.log_scalar("_bleu_sys_len", sum_logs("_bleu_sys_len"))
         metrics.log_scalar("_bleu_ref_len", sum_logs("_bleu_ref_len"))
 
         def compute_bleu(meters):
             from sacrebleu.metrics import BLEU
+
+            if meters["_bleu_sys_len"].sum == 0:
+                return 0.0
 
             score = BLEU.compute_bleu(
                 correct=[meters[f"_bleu_counts_{i}"].sum for i in range(EVAL_BLEU_ORDER)],
