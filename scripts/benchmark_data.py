@@ -59,7 +59,7 @@ def prepare_synthetic(work: Path, n_clips: int) -> Path:
         script("prepare_how2sign", "--csv", raw / f"how2sign_{split}.csv", "--clips", raw / "clips",
                "--out", data, "--split", split)
     script("build_vocab", "--data", data, "--vocab-size", 100, "--lowercase", "--target-fps", 25,
-           "--num-frames", 52, "--sampling-rate", 2, "--resize-short-side", 52, "--crop-size", 48)
+           "--num-frames", 36, "--sampling-rate", 3, "--resize-short-side", 52, "--crop-size", 48)
     return data
 
 

@@ -30,7 +30,7 @@ done
 
 step "3/6 sentencepiece vocabulary, fairseq dictionary and data config"
 python scripts/build_vocab.py --data "$DATA" --vocab-size 100 --lowercase \
-  --target-fps 25 --num-frames 52 --sampling-rate 2 --resize-short-side 52 --crop-size 48
+  --target-fps 25 --num-frames 36 --sampling-rate 3 --resize-short-side 52 --crop-size 48
 # control: the same test captions, each paired with another clip's video
 python scripts/make_control_split.py --data "$DATA" --split test --out-split test_swapped --seed "$SEED"
 

@@ -55,7 +55,7 @@ def test_checkpoint_loads_with_torch_weights_only_default(trained):
     work, _ = trained
     state = torch.load(work / "ckpt" / "checkpoint_last.pt")  # torch>=2.6 default: weights_only=True
     assert state["cfg"]["model"]["preset"] == "tiny"
-    assert state["cfg"]["model"]["encoder_embed_dim"] == 128  # resolved preset stored in the checkpoint
+    assert any(k.startswith("encoder.vit.blocks.") for k in state["model"])
 
 
 @pytest.fixture(scope="module")

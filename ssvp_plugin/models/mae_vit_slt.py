@@ -2,15 +2,15 @@
 
 Sizes come from a preset (``tiny``, ``base``, ``large``); any size field set
 explicitly overrides the preset. Presets are applied in ``build_model``
-because fairseq-hydra-train ignores named architectures; the resolved sizes
-are written back into the config so a checkpoint rebuilds the same model even
-if a preset changes later. Clip length and crop size come from the task's data
-config, the one place they are defined.
+because fairseq-hydra-train ignores named architectures. A checkpoint records
+the preset name and the explicit overrides, so a preset's sizes must never
+change: add a new preset instead. Clip length and crop size come from the
+task's data config, the one place they are defined.
 """
 
 import logging
 from argparse import Namespace
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Dict, List, Optional
 
 import torch
@@ -24,12 +24,13 @@ from fairseq.models import (
 )
 from fairseq.models.transformer import Embedding, TransformerDecoder
 from fairseq.models.transformer import base_architecture as transformer_base_architecture
-from omegaconf import II, DictConfig, open_dict
+from omegaconf import II
 
 from .video_vit import VideoViT
 
 logger = logging.getLogger(__name__)
 
+# Checkpoints store only the preset name: never change an existing preset's sizes.
 PRESETS: Dict[str, Dict[str, object]] = {
     # CPU demo and tests (~1.5M parameters; ~100 clips/s training on 2 cores at 48 px)
     "tiny": dict(
@@ -82,17 +83,13 @@ class MaeVitSltConfig(FairseqDataclass):
     max_target_positions: int = II("task.max_target_positions")
 
 
-def resolve_preset(cfg) -> None:
-    """Fill unset size fields from the preset, in place (DictConfig or dataclass or Namespace)."""
-    preset = PRESETS[str(cfg.preset)]
-    updates = {k: v for k, v in preset.items() if getattr(cfg, k, None) is None}
-    if isinstance(cfg, DictConfig):
-        with open_dict(cfg):
-            for k, v in updates.items():
-                cfg[k] = v
-    else:
-        for k, v in updates.items():
-            setattr(cfg, k, v)
+def resolve_preset(cfg) -> Namespace:
+    """All model settings, with the size fields left unset filled from the preset."""
+    resolved = Namespace(**{f.name: getattr(cfg, f.name, f.default) for f in fields(MaeVitSltConfig)})
+    for k, v in PRESETS[str(cfg.preset)].items():
+        if getattr(resolved, k) is None:
+            setattr(resolved, k, v)
+    return resolved
 
 
 class VideoEncoder(FairseqEncoder):
@@ -177,7 +174,7 @@ def build_decoder(cfg, dictionary) -> TransformerDecoder:
 class MaeVitSltModel(FairseqEncoderDecoderModel):
     @classmethod
     def build_model(cls, cfg, task):
-        resolve_preset(cfg)
+        cfg = resolve_preset(cfg)
         data_cfg = task.data_cfg
         encoder = VideoEncoder(cfg, data_cfg.num_frames, data_cfg.crop_size, out_dim=cfg.decoder_embed_dim)
         decoder = build_decoder(cfg, task.target_dictionary)
@@ -195,7 +192,7 @@ class MaeVitSltModel(FairseqEncoderDecoderModel):
 def _preset_architecture(name):
     def arch(args):
         args.preset = name  # the arch name is the preset; explicit size flags still override it
-        resolve_preset(args)
+        vars(args).update(vars(resolve_preset(args)))
 
     return arch
 
