@@ -1,0 +1,1 @@
+"""Data-preparation helpers (video pre-processing run by the preparation scripts)."""
