@@ -17,6 +17,10 @@ Each sample's randomness derives from ``(seed, split, index)``, so the output
 does not depend on the number of workers. Existing non-empty mp4s are kept
 (re-running is cheap), and clips are written under a temporary name and then
 renamed, so an interrupted run never leaves a partial mp4.
+
+How2Sign's official layout (full multi-sentence videos and realigned CSVs
+with each sentence's START/END inside its video) is written by
+:func:`ssvp_plugin.synthetic.full_videos.render_full_videos`.
 """
 
 import csv
