@@ -40,8 +40,16 @@ setup(
         "pyyaml",
         "tensorboard",
         "tensorboardX",  # silences fairseq's notice and is what it logs with
+        # face blurring (ssvp_plugin/prep/face_blur.py, --blur-faces): the Haar cascades it
+        # detects with ship inside the 4.x wheels; 5.x wheels dropped them (and CascadeClassifier)
+        "opencv-python-headless>=4.5,<5",
     ],
-    extras_require={"dev": ["pytest>=7"]},
+    extras_require={
+        "dev": [
+            "pytest>=7",
+            "scikit-image",  # tests/test_face_blur.py: its bundled astronaut photo is the real test face
+        ]
+    },
     entry_points={"console_scripts": ["ssvp-slt-translate=ssvp_plugin.translate:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
