@@ -2,7 +2,7 @@
 """Train the sentencepiece model and fairseq dictionary of a data root and write its config.yaml.
 
     python scripts/build_vocab.py --data DATA_ROOT [--train-split train] [--vocab-size 5000]
-        [--model-type unigram|bpe] [--lowercase | --no-lowercase]
+        [--model-type unigram|bpe] [--lowercase | --no-lowercase] [--punctuation keep|strip]
         [--target-fps 25 --num-frames 128 --sampling-rate 2 --resize-short-side 256
          --crop-size 224 --mean 0.45 0.45 0.45 --std 0.225 0.225 0.225]
 
@@ -15,7 +15,9 @@ does (ssvp_plugin.data.text.normalize_caption) and writes
     DATA_ROOT/config.yaml             the data config (VideoDataConfig)
 
 If config.yaml exists already, its settings are kept unless a flag overrides
-them, so re-running this does not reset the frame sampling or crop settings.
+them, so re-running this does not reset the frame sampling or crop settings
+(nor the caption normalisation, lowercase and punctuation, that
+scripts/prepare_how2sign.py may have recorded there).
 """
 
 import argparse
@@ -31,7 +33,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from ssvp_plugin.data.data_config import DATA_CONFIG_NAME, DataConfigError, VideoDataConfig  # noqa: E402
 from ssvp_plugin.data.manifest import ManifestError, read_manifest  # noqa: E402
-from ssvp_plugin.data.text import normalize_caption  # noqa: E402
+from ssvp_plugin.data.text import PUNCTUATION_CHOICES, normalize_caption  # noqa: E402
 
 logger = logging.getLogger("build_vocab")
 
@@ -49,13 +51,13 @@ class VocabError(Exception):
     pass
 
 
-def load_captions(data: Path, split: str, lowercase: bool):
+def load_captions(data: Path, split: str, lowercase: bool, punctuation: str = "keep"):
     manifest_path = data / f"{split}.tsv"
     try:
         manifest = read_manifest(manifest_path, need_text=True)
     except ManifestError as e:
         raise VocabError(str(e))
-    captions = [normalize_caption(row.tgt_text, lowercase) for row in manifest.rows]
+    captions = [normalize_caption(row.tgt_text, lowercase, punctuation) for row in manifest.rows]
     captions = [c for c in captions if c]
     if not captions:
         raise VocabError(f"{manifest_path}: no captions to train the vocabulary on")
@@ -146,6 +148,12 @@ def main(argv=None):
         default=None,
         help="lower-case captions before sentencepiece (default: as in an existing config.yaml, else no)",
     )
+    parser.add_argument(
+        "--punctuation",
+        choices=PUNCTUATION_CHOICES,
+        default=None,
+        help="keep or strip punctuation before sentencepiece (default: as in an existing config.yaml, else keep)",
+    )
     g = parser.add_argument_group("video settings (default: an existing config.yaml's, else the VideoDataConfig defaults)")
     g.add_argument("--target-fps", type=float)
     g.add_argument("--num-frames", type=int)
@@ -167,6 +175,8 @@ def main(argv=None):
         overrides = {name: getattr(args, name) for name in VIDEO_SETTINGS if getattr(args, name) is not None}
         if args.lowercase is not None:
             overrides["lowercase"] = args.lowercase
+        if args.punctuation is not None:
+            overrides["punctuation"] = args.punctuation
         overrides["sentencepiece_model"] = f"{SPM_PREFIX}.model"
         overrides["dictionary"] = DICT_NAME
         values = {**cfg.to_dict(), **overrides}
@@ -177,7 +187,9 @@ def main(argv=None):
         except DataConfigError as e:
             raise VocabError(str(e))
 
-        manifest_path, captions = load_captions(data, args.train_split, cfg.lowercase)
+        if cfg.punctuation not in PUNCTUATION_CHOICES:
+            raise VocabError(f"{data / DATA_CONFIG_NAME}: punctuation must be one of {', '.join(PUNCTUATION_CHOICES)}, got {cfg.punctuation!r}")
+        manifest_path, captions = load_captions(data, args.train_split, cfg.lowercase, cfg.punctuation)
         logger.info(f"training a {args.model_type} sentencepiece model on {len(captions)} captions from {manifest_path}")
         sp = train_sentencepiece(captions, data, args.vocab_size, args.model_type)
         dict_path = data / DICT_NAME
@@ -192,7 +204,7 @@ def main(argv=None):
     if sp.get_piece_size() < args.vocab_size:
         logger.warning(f"the corpus only supports {sp.get_piece_size()} pieces (asked for {args.vocab_size})")
     settings = ", ".join(f"{k}={v}" for k, v in cfg.to_dict().items())
-    print(f"vocabulary: {len(dictionary)} symbols ({args.model_type}, lowercase={cfg.lowercase}) -> {data / (SPM_PREFIX + '.model')}, {dict_path}")
+    print(f"vocabulary: {len(dictionary)} symbols ({args.model_type}, lowercase={cfg.lowercase}, punctuation={cfg.punctuation}) -> {data / (SPM_PREFIX + '.model')}, {dict_path}")
     print(f"config: {cfg_path} ({settings})")
     return 0
 

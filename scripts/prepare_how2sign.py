@@ -1,269 +1,194 @@
 #!/usr/bin/env python
-"""Build a split manifest from a How2Sign-style CSV and a directory of per-sentence clips.
+"""Prepare How2Sign splits: cut the full videos at the realigned timestamps, check every row, report.
 
-    python scripts/prepare_how2sign.py --csv how2sign_realigned_train.csv \\
-        --clips DIR --out DATA_ROOT --split train [--skip-invalid] [--workers 8]
+    # How2Sign's full videos (recommended): one split, or all of them at once
+    python scripts/prepare_how2sign.py --csv how2sign_realigned_train.csv --videos VIDEOS --out DATA [--split train]
+    python scripts/prepare_how2sign.py --csv-dir CSV_DIR --videos VIDEOS --out DATA [--splits train val test]
+        [--workers 2] [--short-side 256] [--fps 25] [--blur-faces] [--min-duration 0.2]
+        [--crf 18] [--preset veryfast] [--no-copy] [--lowercase] [--punctuation keep|strip] [--strict]
 
-The CSV is tab-separated with the header
+    # pre-cut per-sentence clips (CLIPS/<SENTENCE_NAME>.mp4; misaligned timestamps, see below)
+    python scripts/prepare_how2sign.py --csv how2sign_realigned_train.csv --clips CLIPS --out DATA --split train
 
-    VIDEO_ID VIDEO_NAME SENTENCE_ID SENTENCE_NAME START_REALIGNED END_REALIGNED SENTENCE
+CSVs are How2Sign's, tab-separated with the header
+VIDEO_ID VIDEO_NAME SENTENCE_ID SENTENCE_NAME START_REALIGNED END_REALIGNED SENTENCE
+(--clips needs only SENTENCE_NAME and SENTENCE). --csv may be repeated; the
+split name is then taken from each file name (how2sign_realigned_val.csv ->
+val). --csv-dir looks for how2sign_realigned_<split>.csv, else how2sign_<split>.csv.
 
-(only SENTENCE_NAME and SENTENCE are used) and each clip is DIR/<SENTENCE_NAME>.mp4.
-Every row is checked (field count, empty name, duplicate name, empty caption,
-missing clip, clip that cannot be opened, has no video stream or no frames).
-By default all problems are reported with the CSV line numbers and the script
-exits non-zero; with --skip-invalid the bad rows are reported, left out and
-counted, and the manifest of the good rows is written. No row is dropped
-without a message.
+With --videos each sentence is cut from <VIDEOS>/<VIDEO_NAME>.mp4 into
+DATA/clips/<xx>/<SENTENCE_NAME>.mp4 (xx: two hex digits of a hash of
+VIDEO_NAME), by stream copy when the cut starts on a keyframe and nothing is
+resized, resampled or blurred, else by re-encoding (libx264, yuv420p, --crf,
+--preset). Clips hold video only. --blur-faces re-encodes every clip with the
+faces blurred (ssvp_plugin/prep/face_blur.py, needs OpenCV) at the output size.
 
-Writes DATA_ROOT/<split>.tsv (see ssvp_plugin/data/manifest.py). Video paths
-are written relative to DATA_ROOT.
+Written to DATA:
+  <split>.tsv                      the manifest (paths relative to DATA, captions cleaned
+                                   to single-spaced text, otherwise as written)
+  prepare_report_<split>.json      every problem and statistics; a summary is printed
+  config.yaml                      created or updated: --lowercase/--punctuation are recorded
+                                   for build_vocab.py and the task; other settings are kept
+
+Bad rows never stop the run: each problem is reported with its CSV file and
+line, the row is dropped (or repaired, e.g. a caption split over lines, or an
+END past the video's end clamped to it) and counted by reason; --strict makes
+the exit status 1 when any row was dropped. What stops the run at once (exit
+1): a CSV that cannot be read, a missing required column, a missing videos or
+clips directory, a broken config.yaml, or a split with no usable row (its
+manifest is then not written). --skip-invalid is accepted for compatibility and
+changes nothing: skipping invalid rows is the default now.
+
+Re-running is safe and resumes: a clip that exists, probes fine and was made
+from the same START/END with the same settings is kept as is; clips are
+written under a temporary name and renamed when complete, so an interrupted
+run leaves no partial clip.
 """
 
 import argparse
-import csv
-import io
 import logging
 import os
 import sys
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tqdm import tqdm  # noqa: E402
-
-from ssvp_plugin.data.manifest import write_manifest  # noqa: E402
-from ssvp_plugin.data.text import normalize_caption  # noqa: E402
-from ssvp_plugin.data.video_io import VideoError, probe_video  # noqa: E402
+from ssvp_plugin.data.text import PUNCTUATION_CHOICES  # noqa: E402
+from ssvp_plugin.prep.cutting import CutSettings  # noqa: E402
+from ssvp_plugin.prep.how2sign_csv import CsvFormatError  # noqa: E402
+from ssvp_plugin.prep.pipeline import (  # noqa: E402
+    PrepareError,
+    SplitSource,
+    load_data_config,
+    prepare_full_videos,
+    prepare_precut_clips,
+    save_text_settings,
+)
 
 logger = logging.getLogger("prepare_how2sign")
 
-NAME_COLUMN = "SENTENCE_NAME"
-TEXT_COLUMN = "SENTENCE"
-REQUIRED_COLUMNS = (NAME_COLUMN, TEXT_COLUMN)
-EXPECTED_HEADER = ("VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED", "END_REALIGNED", "SENTENCE")
-CLIP_EXTENSION = ".mp4"
-
-# problem reasons (the keys of the counts in the summary)
-WRONG_FIELDS = "wrong number of fields"
-EMPTY_NAME = "empty SENTENCE_NAME"
-DUPLICATE = "duplicate SENTENCE_NAME"
-EMPTY_CAPTION = "empty caption"
-MISSING_CLIP = "missing clip"
-UNREADABLE = "unreadable clip"
-NO_VIDEO_STREAM = "no video stream"
-ZERO_FRAMES = "zero frames"
+DEFAULT_SPLITS = ("train", "val", "test")
+CSV_DIR_PATTERNS = ("how2sign_realigned_{}.csv", "how2sign_{}.csv")
+PRECUT_WARNING = (
+    "this run uses pre-cut per-sentence clips. The clips distributed with How2Sign were cut at the "
+    "original, misaligned timestamps; cutting the full videos at START_REALIGNED/END_REALIGNED "
+    "(--videos) gives better-aligned clips and better results"
+)
 
 
-class PrepareError(Exception):
-    """A problem that stops preparation; the message is meant for the user."""
+def split_of(csv_path: Path) -> str:
+    """how2sign_realigned_val.csv -> val; train.csv -> train."""
+    return csv_path.stem.rsplit("_", 1)[-1]
 
 
-def read_csv_rows(csv_path: Path) -> Tuple[List[str], List[Tuple[int, List[str]]]]:
-    """Return (header, [(line_number, fields), ...]) of a tab-separated How2Sign CSV.
-
-    Raises PrepareError for unreadable / non-UTF-8 files and for a header
-    without the required columns.
-    """
-    try:
-        raw = csv_path.read_bytes()
-    except FileNotFoundError:
-        raise PrepareError(f"{csv_path}: CSV file not found")
-    except OSError as e:
-        raise PrepareError(f"{csv_path}: cannot read CSV file ({e})")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise PrepareError(
-            f"{csv_path}: not valid UTF-8 (line {line}, byte offset {e.start}: {e.reason}); "
-            f"re-encode the file as UTF-8"
-        )
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
-    header: Optional[List[str]] = None
-    rows: List[Tuple[int, List[str]]] = []
-    for fields in reader:
-        lineno = reader.line_num
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
-            continue  # blank line, not a row
-        if header is None:
-            header = [h.strip() for h in fields]
-            continue
-        rows.append((lineno, fields))
-    if header is None:
-        raise PrepareError(f"{csv_path}: empty CSV (no header row)")
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        msg = (
-            f"{csv_path}: missing required column(s) {', '.join(missing)}; the header row is {header}. "
-            f"Expected a tab-separated header like: {' '.join(EXPECTED_HEADER)}"
-        )
-        if len(header) == 1 and header[0].count(",") >= 1:
-            msg += ". The header contains commas and no tabs: the file looks comma-separated, but How2Sign CSVs are tab-separated"
-        elif len(header) == 1 and header[0].count(";") >= 1:
-            msg += ". The header contains semicolons and no tabs: the file looks semicolon-separated, but How2Sign CSVs are tab-separated"
-        raise PrepareError(msg)
-    duplicated = sorted(c for c, n in Counter(header).items() if n > 1 and c in REQUIRED_COLUMNS)
-    if duplicated:
-        raise PrepareError(f"{csv_path}: column(s) {', '.join(duplicated)} appear more than once in the header {header}")
-    return header, rows
-
-
-def classify_video_error(message: str) -> str:
-    if "not found" in message:
-        return MISSING_CLIP
-    if "no video stream" in message:
-        return NO_VIDEO_STREAM
-    if "zero frames" in message:
-        return ZERO_FRAMES
-    return UNREADABLE
-
-
-def probe_clip(path: Path):
-    """(VideoInfo, None) or (None, (reason, message))."""
-    try:
-        return probe_video(path), None
-    except VideoError as e:
-        return None, (classify_video_error(str(e)), str(e))
-    except Exception as e:  # anything else from the decoder: report it, never crash the whole run
-        return None, (UNREADABLE, f"{path}: cannot probe ({type(e).__name__}: {e})")
-
-
-def prepare(
-    csv_path: Path,
-    clips_dir: Path,
-    out_dir: Path,
-    split: str,
-    skip_invalid: bool = False,
-    workers: int = 8,
-) -> Dict[str, object]:
-    """Validate all rows, write the manifest, return a summary dict. Raises PrepareError."""
-    header, rows = read_csv_rows(csv_path)
-    if not clips_dir.is_dir():
-        raise PrepareError(f"{clips_dir}: clips directory not found")
-    col = {name: header.index(name) for name in REQUIRED_COLUMNS}
-
-    problems: Dict[int, List[Tuple[str, str]]] = {}  # line -> [(reason, message)]
-    candidates = []  # (line, name, caption, clip path) rows whose fields are usable
-    first_line_of: Dict[str, int] = {}
-    for lineno, fields in rows:
-        row_problems = problems.setdefault(lineno, [])
-        if len(fields) != len(header):
-            hint = ""
-            if len(fields) > len(header):
-                hint = " (a tab inside the caption?)"
-            elif len(fields) == 1 and "," in fields[0]:
-                hint = " (the line looks comma-separated)"
-            row_problems.append((WRONG_FIELDS, f"expected {len(header)} tab-separated fields, found {len(fields)}{hint}"))
-            continue
-        name = fields[col[NAME_COLUMN]].strip()
-        caption = normalize_caption(fields[col[TEXT_COLUMN]], lowercase=False)
-        if not name:
-            row_problems.append((EMPTY_NAME, "empty SENTENCE_NAME"))
-            continue
-        if name in first_line_of:
-            row_problems.append((DUPLICATE, f"duplicate SENTENCE_NAME {name!r} (first on line {first_line_of[name]})"))
-            continue
-        first_line_of[name] = lineno
-        if not caption:
-            row_problems.append((EMPTY_CAPTION, f"empty caption for {name!r}"))
-        clip = clips_dir / f"{name}{CLIP_EXTENSION}"
-        if not clip.is_file():
-            row_problems.append((MISSING_CLIP, f"clip not found: {clip}"))
-        candidates.append((lineno, name, caption, clip))
-
-    to_probe = [c for c in candidates if not problems[c[0]]]
-    infos = {}
-    if to_probe:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = pool.map(probe_clip, [c[3] for c in to_probe])
-            for (lineno, _, _, _), (info, problem) in tqdm(
-                zip(to_probe, results), total=len(to_probe), desc=f"probing {split} clips", unit="clip", disable=None
-            ):
-                if problem is not None:
-                    problems[lineno].append(problem)
-                else:
-                    infos[lineno] = info
-
-    bad_lines = sorted(line for line, p in problems.items() if p)
-    reason_counts = Counter(reason for line in bad_lines for reason, _ in problems[line])
-    for line in bad_lines:
-        for _, message in problems[line]:
-            if skip_invalid:
-                logger.warning(f"{csv_path}, line {line}: {message}; row skipped")
+def find_sources(args, parser) -> list:
+    if args.csv_dir is not None:
+        if args.csv or args.split:
+            parser.error("--csv-dir cannot be combined with --csv or --split")
+        sources = []
+        for split in args.splits:
+            found = [args.csv_dir / p.format(split) for p in CSV_DIR_PATTERNS if (args.csv_dir / p.format(split)).is_file()]
+            if found:
+                sources.append(SplitSource(split, found[0]))
             else:
-                logger.error(f"{csv_path}, line {line}: {message}")
-
-    counts_str = ", ".join(f"{reason}: {n}" for reason, n in reason_counts.most_common())
-    if bad_lines and not skip_invalid:
-        raise PrepareError(
-            f"{csv_path}: {len(bad_lines)} of {len(rows)} row(s) are invalid ({counts_str}); see the messages above. "
-            f"Fix them, or rerun with --skip-invalid to leave those rows out"
-        )
-
-    out_abs = os.path.abspath(out_dir)
-    manifest_rows = []
-    for lineno, name, caption, clip in candidates:
-        if problems[lineno]:
-            continue
-        info = infos[lineno]
-        manifest_rows.append(
-            {
-                "id": name,
-                "video": Path(os.path.relpath(os.path.abspath(clip), out_abs)).as_posix(),
-                "n_frames": info.n_frames,
-                "fps": info.fps,
-                "tgt_text": caption,
-            }
-        )
-    if not manifest_rows:
-        raise PrepareError(f"{csv_path}: no valid rows left ({counts_str or 'the CSV has no data rows'}); nothing written")
-    out_path = write_manifest(Path(out_dir) / f"{split}.tsv", manifest_rows)
-    hours = sum(r["n_frames"] / r["fps"] for r in manifest_rows) / 3600
-    if bad_lines:
-        logger.warning(f"skipped {len(bad_lines)} invalid row(s) of {csv_path}: {counts_str}")
-    summary = {
-        "manifest": str(out_path),
-        "rows_read": len(rows),
-        "rows_written": len(manifest_rows),
-        "rows_skipped": len(bad_lines),
-        "skipped_by_reason": dict(reason_counts.most_common()),
-        "hours": hours,
-    }
-    return summary
+                logger.warning(f"{args.csv_dir}: no CSV for split {split!r} ({' or '.join(p.format(split) for p in CSV_DIR_PATTERNS)}); skipped")
+        if not sources:
+            raise PrepareError(f"{args.csv_dir}: no How2Sign CSV found for splits {', '.join(args.splits)}")
+        return sources
+    if not args.csv:
+        parser.error("give --csv (repeatable) or --csv-dir")
+    if args.split and len(args.csv) > 1:
+        parser.error("--split names the split of a single --csv; with several, splits come from the file names")
+    sources = [SplitSource(args.split or split_of(p), p) for p in args.csv]
+    names = [s.split for s in sources]
+    if len(set(names)) != len(names):
+        raise PrepareError(f"two CSVs map to the same split ({names}); run them separately with --split")
+    return sources
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--csv", required=True, type=Path, help="How2Sign sentence CSV (tab-separated)")
-    parser.add_argument("--clips", required=True, type=Path, help="directory holding <SENTENCE_NAME>.mp4 clips")
-    parser.add_argument("--out", required=True, type=Path, help="data root to write <split>.tsv into")
-    parser.add_argument("--split", required=True, help="split name, e.g. train, val, test")
-    parser.add_argument("--skip-invalid", action="store_true", help="report invalid rows and leave them out instead of failing")
-    parser.add_argument("--workers", type=int, default=8, help="threads probing clips in parallel (default 8)")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    src = parser.add_argument_group("input")
+    src.add_argument("--csv", type=Path, action="append", default=[], help="How2Sign sentence CSV (repeatable)")
+    src.add_argument("--csv-dir", type=Path, help="folder with how2sign_realigned_<split>.csv files")
+    src.add_argument("--splits", nargs="+", default=list(DEFAULT_SPLITS), help="splits looked for with --csv-dir")
+    src.add_argument("--split", help="split name for a single --csv (default: from the file name)")
+    mode = src.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--videos", type=Path, help="folder of full videos <VIDEO_NAME>.mp4: cut them")
+    mode.add_argument("--clips", type=Path, help="folder of pre-cut clips <SENTENCE_NAME>.mp4: only probe them")
+    parser.add_argument("--out", required=True, type=Path, help="data root to write manifests, clips and reports into")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes cutting videos (threads probing clips); default 2")
+    cut = parser.add_argument_group("cutting (--videos)")
+    cut.add_argument("--short-side", type=int, help="resize so the shorter side is this many pixels (aspect kept, even sizes)")
+    cut.add_argument("--fps", type=float, help="resample clips to this frame rate")
+    cut.add_argument("--blur-faces", action="store_true", help="blur faces in every frame (re-encodes every clip)")
+    cut.add_argument("--min-duration", type=float, default=0.2, help="drop clips shorter than this, in seconds (default 0.2)")
+    cut.add_argument("--crf", type=int, default=18, help="libx264 quality for re-encoded clips (default 18)")
+    cut.add_argument("--preset", default="veryfast", help="libx264 preset (default veryfast)")
+    cut.add_argument("--no-copy", action="store_true", help="always re-encode, never stream-copy")
+    cut.add_argument("--chunk-size", type=int, default=32, help="most sentences of one video per worker task (default 32)")
+    text = parser.add_argument_group("caption normalisation, recorded in config.yaml (default: keep the existing value)")
+    text.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=None)
+    text.add_argument("--punctuation", choices=PUNCTUATION_CHOICES, default=None)
+    parser.add_argument("--strict", action="store_true", help="exit with status 1 if any row was dropped")
+    parser.add_argument("--skip-invalid", action="store_true", help="accepted for compatibility; skipping is the default")
+    parser.add_argument("--max-print", type=int, default=30, help="most problems printed per split (the JSON report has all)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
 
-    logger.warning(
-        "this script uses pre-cut per-sentence clips. The clips distributed with How2Sign were cut at the "
-        "original, misaligned timestamps; cutting the full videos at START_REALIGNED/END_REALIGNED gives "
-        "better-aligned clips and better results"
-    )
+    if args.clips is not None:
+        given = [f for f, v in (("--short-side", args.short_side), ("--fps", args.fps), ("--blur-faces", args.blur_faces), ("--no-copy", args.no_copy)) if v]
+        if given:
+            parser.error(f"{', '.join(given)}: only for cutting full videos (--videos), not with --clips")
+    if args.short_side is not None and args.short_side < 2:
+        parser.error("--short-side must be at least 2")
+    if args.fps is not None and args.fps <= 0:
+        parser.error("--fps must be positive")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+
+    t0 = time.perf_counter()
     try:
-        s = prepare(args.csv, args.clips, args.out, args.split, skip_invalid=args.skip_invalid, workers=args.workers)
-    except PrepareError as e:
+        sources = find_sources(args, parser)
+        cfg = load_data_config(args.out)  # a broken config.yaml stops us before any work
+        if args.clips is not None:
+            logger.warning(PRECUT_WARNING)
+            reports = prepare_precut_clips(sources, args.clips, args.out, workers=args.workers)
+        else:
+            settings = CutSettings(
+                short_side=args.short_side,
+                fps=args.fps,
+                blur_faces=args.blur_faces,
+                crf=args.crf,
+                preset=args.preset,
+                allow_copy=not args.no_copy,
+                min_duration=args.min_duration,
+                threads=max(1, (os.cpu_count() or 1) // args.workers),
+            )
+            reports = prepare_full_videos(sources, args.videos, args.out, settings, workers=args.workers, chunk_size=args.chunk_size)
+    except (CsvFormatError, PrepareError) as e:
         logger.error(str(e))
         return 1
-    print(
-        f"{args.split}: read {s['rows_read']} rows, wrote {s['rows_written']}, skipped {s['rows_skipped']}"
-        + (f" (problems: {', '.join(f'{k}: {v}' for k, v in s['skipped_by_reason'].items())})" if s["rows_skipped"] else "")
-        + f", {s['hours']:.2f} hours -> {s['manifest']}"
-    )
-    return 0
+
+    for r in reports:
+        print(r.summary(max_problems=args.max_print, report_path=args.out / f"prepare_report_{r.split}.json"))
+    if any(r.manifest for r in reports):
+        cfg_path = save_text_settings(cfg, args.out, args.lowercase, args.punctuation)
+        print(f"config: {cfg_path} (lowercase={cfg.lowercase}, punctuation={cfg.punctuation})")
+    elapsed = time.perf_counter() - t0
+    n_rows = sum(r.kept + r.dropped for r in reports)
+    print(f"done: {n_rows} rows in {elapsed:.1f} s ({n_rows / max(elapsed, 1e-9):.1f} rows/s)")
+
+    failed = [r for r in reports if r.error]
+    for r in failed:
+        logger.error(f"{r.split}: {r.error}")
+    dropped = sum(r.dropped for r in reports)
+    if args.strict and dropped:
+        logger.error(f"--strict: {dropped} row(s) dropped (see the problems above)")
+        return 1
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

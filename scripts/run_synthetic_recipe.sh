@@ -19,14 +19,13 @@ cd "$REPO"
 start=$(date +%s)
 step() { echo; echo "=== [$(( $(date +%s) - start ))s] $*"; }
 
-step "1/6 render the synthetic corpus (How2Sign layout: CSVs + per-sentence mp4 clips)"
-python scripts/render_synthetic_corpus.py --out "$CORPUS" --train "$N_TRAIN" --val "$N_VAL" --test "$N_TEST" --seed "$SEED"
+step "1/6 render the synthetic corpus in How2Sign's official layout (full videos + realigned CSVs, a few broken rows)"
+python scripts/render_synthetic_corpus.py --out "$CORPUS" --layout full \
+  --train "$N_TRAIN" --val "$N_VAL" --test "$N_TEST" --seed "$SEED"
 
-step "2/6 build manifests from the CSVs"
-for split in train val test; do
-  python scripts/prepare_how2sign.py --csv "$CORPUS/raw/how2sign_$split.csv" --clips "$CORPUS/raw/clips" \
-    --out "$DATA" --split "$split"
-done
+step "2/6 cut clips at the realigned timestamps, validate, write manifests and reports"
+# the broken rows (missing video, empty caption, end past the video's end) are reported and counted
+python scripts/prepare_how2sign.py --csv-dir "$CORPUS/raw" --videos "$CORPUS/raw/videos" --out "$DATA" --lowercase
 
 step "3/6 sentencepiece vocabulary, fairseq dictionary and data config"
 python scripts/build_vocab.py --data "$DATA" --vocab-size 100 --lowercase \

@@ -118,6 +118,9 @@ def test_data_config_with_unknown_or_bad_settings_fails(data_root):
     cfg.write_text(original + "frame_rate: 25\n")
     with pytest.raises(DataConfigError, match=r"unknown setting\(s\) \['frame_rate'\]"):
         load_task(data_root)
+    cfg.write_text(original + "punctuation: remove\n")
+    with pytest.raises(DataConfigError, match="punctuation must be 'keep' or 'strip'"):
+        load_task(data_root)
     cfg.write_text(original.replace("crop_size: 32", "crop_size: 64"))
     with pytest.raises(DataConfigError, match="crop_size .* is larger than resize_short_side"):
         load_task(data_root)

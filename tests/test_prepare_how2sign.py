@@ -1,3 +1,15 @@
+"""scripts/prepare_how2sign.py --clips: manifests from pre-cut per-sentence clips.
+
+Bad rows are reported (CSV file and line) and dropped; the run fails only with
+--strict, or when a split has no usable row or a required column is missing.
+"""
+
+import contextlib
+import csv
+import importlib.util
+import io
+import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +36,32 @@ def write_csv(path, rows, header=HEADER, sep="\t"):
     return path
 
 
-def run(*args):
+def run_cli(*args):
     return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=60)
+
+
+_script = None
+
+
+def run(*args):
+    """main() in-process (an interpreter start costs seconds here): (exit code, stdout + log)."""
+    global _script
+    if _script is None:
+        spec = importlib.util.spec_from_file_location("prepare_how2sign_script", SCRIPT)
+        _script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_script)
+    out, log = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(log)
+    logging.getLogger().addHandler(handler)
+    try:
+        with contextlib.redirect_stdout(out):
+            try:
+                rc = _script.main([str(a) for a in args])
+            except SystemExit as e:
+                rc = e.code
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return rc, out.getvalue() + log.getvalue()
 
 
 @pytest.fixture
@@ -47,10 +83,11 @@ def corpus(tmp_path):
 def test_happy_path(corpus, tmp_path):
     root, clips, rows = corpus
     csv_path = write_csv(tmp_path / "how2sign_realigned_train.csv", rows)
-    res = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train", "--workers", 2)
+    res = run_cli("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train", "--workers", 2)
     assert res.returncode == 0, res.stderr
     assert "misaligned" in res.stderr  # the pre-cut clips warning
-    assert "read 3 rows, wrote 3, skipped 0" in res.stdout
+    assert "train: read 3 rows, kept 3, dropped 0" in res.stdout
+    assert json.loads((root / "prepare_report_train.json").read_text())["clips"] == {"pre-cut": 3}
 
     manifest = read_manifest(root / "train.tsv")
     assert [r.id for r in manifest.rows] == [r[3] for r in rows]
@@ -68,8 +105,8 @@ def test_clips_outside_data_root_are_relative(corpus, tmp_path):
     root, clips, rows = corpus
     csv_path = write_csv(tmp_path / "train.csv", rows)
     out = tmp_path / "elsewhere" / "root"
-    res = run("--csv", csv_path, "--clips", clips, "--out", out, "--split", "val")
-    assert res.returncode == 0, res.stderr
+    rc, text = run("--csv", csv_path, "--clips", clips, "--out", out, "--split", "val")
+    assert rc == 0, text
     manifest = read_manifest(out / "val.tsv")
     for r in manifest.rows:
         assert not Path(r.video).is_absolute()
@@ -105,12 +142,6 @@ def _bad_duplicate(clips):
     return row("vid1_1-1-rgb_front", "Same name again."), "duplicate SENTENCE_NAME 'vid1_1-1-rgb_front' (first on line 3)", "duplicate SENTENCE_NAME"
 
 
-def _bad_field_count(clips):
-    write_test_video(clips / "vid9_0-1-rgb_front.mp4")
-    fields = row("vid9_0-1-rgb_front", "A caption", "vid9")
-    return "\t".join(fields[:-1] + ["A caption", "with a tab"]), "expected 7 tab-separated fields, found 8", "wrong number of fields"
-
-
 BAD_CASES = {
     "missing_clip": _bad_missing_clip,
     "garbage": _bad_garbage,
@@ -118,7 +149,6 @@ BAD_CASES = {
     "audio_only": _bad_audio_only,
     "empty_caption": _bad_empty_caption,
     "duplicate": _bad_duplicate,
-    "field_count": _bad_field_count,
 }
 
 
@@ -129,21 +159,33 @@ def test_bad_row(case, corpus, tmp_path):
     rows = rows[:2] + [bad] + rows[2:]  # header is line 1, so the bad row is line 4
     csv_path = write_csv(tmp_path / "train.csv", rows)
 
-    res = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train")
-    assert res.returncode != 0
-    assert f"{csv_path}, line 4: " in res.stderr
-    assert message in res.stderr
-    assert f"{reason}: 1" in res.stderr
-    assert "--skip-invalid" in res.stderr
-    assert not (root / "train.tsv").exists()
-
-    res = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train", "--skip-invalid")
-    assert res.returncode == 0, res.stderr
-    assert f"{csv_path}, line 4: " in res.stderr and message in res.stderr
-    assert "read 4 rows, wrote 3, skipped 1" in res.stdout
-    assert f"{reason}: 1" in res.stdout
+    rc, text = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train")
+    assert rc == 0, text  # reported and dropped, not fatal
+    assert f"{csv_path}, line 4: " in text and message in text
+    assert f"read 4 rows, kept 3, dropped 1 ({reason}: 1)" in text
     manifest = read_manifest(root / "train.tsv")
     assert [r.id for r in manifest.rows] == [r[3] for r in corpus[2]]
+    (problem,) = json.loads((root / "prepare_report_train.json").read_text())["problems"]
+    assert (problem["line"], problem["reason"], problem["action"]) == (4, reason, "dropped")
+
+    # --strict: the same report and manifest, but a failing exit status
+    rc, text = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train", "--strict")
+    assert rc == 1 and "--strict: 1 row(s) dropped" in text
+    # --skip-invalid is accepted and changes nothing (skipping is the default)
+    rc, text = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train", "--skip-invalid")
+    assert rc == 0 and f"read 4 rows, kept 3, dropped 1 ({reason}: 1)" in text
+
+
+def test_tab_inside_caption_is_repaired(corpus, tmp_path):
+    root, clips, rows = corpus
+    write_test_video(clips / "vid9_0-1-rgb_front.mp4")
+    fields = row("vid9_0-1-rgb_front", "A caption", "vid9")
+    rows = rows + ["\t".join(fields[:-1] + ["A caption", "with a tab"])]
+    csv_path = write_csv(tmp_path / "train.csv", rows)
+    rc, text = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train")
+    assert rc == 0, text
+    assert f"{csv_path}, line 5: 1 stray tab(s) inside the caption; joined [repaired]" in text
+    assert read_manifest(root / "train.tsv").rows[-1].tgt_text == "A caption with a tab"
 
 
 def test_all_problems_reported_at_once(corpus, tmp_path):
@@ -158,27 +200,22 @@ def test_all_problems_reported_at_once(corpus, tmp_path):
         row("audio", "Audio only."),  # line 5
         row(rows[0][3], "Duplicate."),  # line 6
         row("emptycap", ""),  # line 7
-        row("nothing", "   "),  # line 8: two problems, no clip and no caption
+        row("nothing", "   "),  # line 8: no caption (and no clip: not looked for, the row is dropped already)
         rows[1],  # line 9
         rows[2],  # line 10
     ]
     csv_path = write_csv(tmp_path / "train.csv", csv_rows)
-    res = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train")
-    assert res.returncode != 0
+    rc, text = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train")
+    assert rc == 0, text
     for line in (3, 4, 5, 6, 7, 8):
-        assert f"{csv_path}, line {line}: " in res.stderr
+        assert f"{csv_path}, line {line}: " in text
     for line in (2, 9, 10):
-        assert f"{csv_path}, line {line}: " not in res.stderr
-    assert f"{csv_path}, line 6: duplicate SENTENCE_NAME '{rows[0][3]}' (first on line 2)" in res.stderr
-    assert f"{csv_path}, line 8: empty caption" in res.stderr
-    assert f"{csv_path}, line 8: clip not found" in res.stderr
-    assert "6 of 9 row(s) are invalid" in res.stderr
-
-    res = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train", "--skip-invalid")
-    assert res.returncode == 0, res.stderr
-    assert "read 9 rows, wrote 3, skipped 6" in res.stdout
-    for reason in ("missing clip: 2", "unreadable clip: 1", "no video stream: 1", "duplicate SENTENCE_NAME: 1", "empty caption: 2"):
-        assert reason in res.stdout
+        assert f"{csv_path}, line {line}: " not in text
+    assert f"{csv_path}, line 6: duplicate SENTENCE_NAME '{rows[0][3]}' (first on line 2)" in text
+    assert f"{csv_path}, line 8: empty caption" in text
+    assert "read 9 rows, kept 3, dropped 6" in text
+    for reason in ("missing clip: 1", "unreadable clip: 1", "no video stream: 1", "duplicate SENTENCE_NAME: 1", "empty caption: 2"):
+        assert reason in text
     manifest = read_manifest(root / "train.tsv")
     assert [r.id for r in manifest.rows] == [rows[0][3], rows[1][3], rows[2][3]]
     assert manifest.rows[0].tgt_text.startswith("Hi, I'm")
@@ -188,36 +225,58 @@ def test_missing_column(corpus, tmp_path):
     root, clips, rows = corpus
     header = HEADER[:-1] + ["CAPTION"]
     csv_path = write_csv(tmp_path / "train.csv", rows, header=header)
-    res = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train")
-    assert res.returncode != 0
-    assert f"{csv_path}: missing required column(s) SENTENCE;" in res.stderr
-    assert "'CAPTION'" in res.stderr  # the header is shown
+    rc, text = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train")
+    assert rc == 1
+    assert f"{csv_path}: missing required column(s) SENTENCE;" in text
+    assert "'CAPTION'" in text  # the header is shown
     assert not (root / "train.tsv").exists()
 
 
 def test_comma_separated_csv(corpus, tmp_path):
     root, clips, rows = corpus
-    csv_path = write_csv(tmp_path / "train.csv", [",".join(r) for r in rows], sep=",")
-    res = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train")
-    assert res.returncode != 0
-    assert f"{csv_path}: missing required column(s) SENTENCE_NAME, SENTENCE" in res.stderr
-    assert "comma-separated" in res.stderr
+    csv_path = tmp_path / "train.csv"
+    with open(csv_path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)  # captions with commas get quoted
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+    rc, text = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train")
+    assert rc == 0, text
+    assert f"{csv_path}: the file is comma-separated (How2Sign's CSVs are tab-separated)" in text
+    assert read_manifest(root / "train.tsv").rows[0].tgt_text == "Hi, I'm going to show you how to tie a knot."
 
 
-def test_not_utf8(corpus, tmp_path):
+def test_comma_separated_csv_missing_column(corpus, tmp_path):
+    root, clips, rows = corpus
+    csv_path = write_csv(tmp_path / "train.csv", [",".join(r[:3]) for r in rows], header=HEADER[:3], sep=",")
+    rc, text = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train")
+    assert rc == 1
+    assert f"{csv_path}: missing required column(s) SENTENCE_NAME, SENTENCE; the header row, read as comma-separated" in text
+
+
+def test_not_utf8_is_reported_for_its_row(corpus, tmp_path):
     root, clips, rows = corpus
     csv_path = tmp_path / "train.csv"
-    text = "\t".join(HEADER) + "\n" + "\t".join(row("vid1_0-1-rgb_front", "Caf\u00e9")) + "\n"
+    text = "\t".join(HEADER) + "\n" + "\t".join(row("vid1_0-1-rgb_front", "Caf\u00e9")) + "\n" + "\t".join(rows[1]) + "\n"
     csv_path.write_bytes(text.encode("latin-1"))
-    res = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train")
-    assert res.returncode != 0
-    assert f"{csv_path}: not valid UTF-8 (line 2" in res.stderr
+    rc, out = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train")
+    assert rc == 0, out
+    assert f"{csv_path}, line 2: SENTENCE holds bytes that are not UTF-8 (b'Caf\\xe9'; as Windows-1252 it would read 'Caf\u00e9')" in out
+    assert "non-UTF-8 text: 1" in out
+    assert [r.id for r in read_manifest(root / "train.tsv").rows] == [rows[1][3]]
 
 
 def test_no_valid_rows_is_an_error(corpus, tmp_path):
     root, clips, _ = corpus
     csv_path = write_csv(tmp_path / "train.csv", [row("missing", "No clip.")])
-    res = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train", "--skip-invalid")
-    assert res.returncode != 0
-    assert "no valid rows" in res.stderr
+    rc, text = run("--csv", csv_path, "--clips", clips, "--out", root, "--split", "train", "--skip-invalid")
+    assert rc == 1
+    assert "no usable rows" in text
     assert not (root / "train.tsv").exists()
+    assert json.loads((root / "prepare_report_train.json").read_text())["dropped_by_reason"] == {"missing clip": 1}
+
+
+def test_cutting_options_need_full_videos(corpus, tmp_path, capsys):
+    root, clips, rows = corpus
+    csv_path = write_csv(tmp_path / "train.csv", rows)
+    rc, _ = run("--csv", csv_path, "--clips", clips, "--out", root, "--short-side", 128)
+    assert rc == 2 and "--short-side: only for cutting full videos (--videos)" in capsys.readouterr().err

@@ -35,6 +35,7 @@ class VideoDataConfig:
     std: List[float] = field(default_factory=lambda: [0.225, 0.225, 0.225])
     # caption normalisation applied before sentencepiece, recorded so scoring matches training
     lowercase: bool = False
+    punctuation: str = "keep"  # "keep" or "strip" (ssvp_plugin.data.text.normalize_caption)
 
     # set by load(), not read from the file
     root: Optional[Path] = field(default=None, repr=False)
@@ -84,6 +85,8 @@ class VideoDataConfig:
             value = getattr(self, name)
             if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value)):
                 raise DataConfigError(f"{where}: {name} must be a list of 3 numbers (RGB), got {value!r}")
+        if self.punctuation not in ("keep", "strip"):
+            raise DataConfigError(f"{where}: punctuation must be 'keep' or 'strip', got {self.punctuation!r}")
         if any(v <= 0 for v in self.std):
             raise DataConfigError(f"{where}: std values must be positive, got {self.std}")
 

@@ -101,7 +101,7 @@ class How2SignVideoTask(FairseqTask):
         return self._spm
 
     def encode_caption(self, text: str) -> torch.Tensor:
-        pieces = self.spm.encode(normalize_caption(text, self.data_cfg.lowercase), out_type=str)
+        pieces = self.spm.encode(normalize_caption(text, self.data_cfg.lowercase, self.data_cfg.punctuation), out_type=str)
         return self.tgt_dict.encode_line(" ".join(pieces), add_if_not_exist=False, append_eos=True).long()
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):

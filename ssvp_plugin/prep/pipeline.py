@@ -1,0 +1,232 @@
+"""Preparing splits end to end: read the CSVs, cut (or probe) the clips, write manifests and reports.
+
+Two modes, both writing ``<out>/<split>.tsv`` and ``<out>/prepare_report_<split>.json``:
+
+* :func:`prepare_full_videos`: cut each sentence out of its full video
+  (``<videos>/<VIDEO_NAME>.mp4``) at START_REALIGNED/END_REALIGNED into
+  ``<out>/clips/<xx>/<SENTENCE_NAME>.mp4``, where ``xx`` is the first two hex
+  digits of the SHA-1 of VIDEO_NAME: 256 folders of ~150 clips each for
+  How2Sign, where one folder of 35k files would be slow to list on network
+  filesystems, and a video's sentences stay together.
+* :func:`prepare_precut_clips`: probe existing per-sentence clips
+  ``<clips>/<SENTENCE_NAME>.mp4`` (How2Sign's pre-cut clips, which use the
+  original, misaligned timestamps).
+
+All CSVs are read and checked before any video is touched, so a missing
+column stops the run at once. Rows are grouped by VIDEO_NAME and each group
+(at most ``chunk_size`` sentences) is one task for a worker process, which
+opens the video once. Results are small records; manifests list the rows in
+CSV order, so a re-run writes the same manifest whatever order the workers
+finished in.
+"""
+
+import hashlib
+import multiprocessing
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence
+
+from tqdm import tqdm
+
+from ..data.data_config import DATA_CONFIG_NAME, DataConfigError, VideoDataConfig
+from ..data.manifest import write_manifest
+from ..data.video_io import VideoError, probe_video
+from .cutting import DROPPED_STATUS, END_CLAMPED, ClipJob, CutSettings, cut_group_task
+from .how2sign_csv import CLIP_COLUMNS, FULL_VIDEO_COLUMNS, CsvContents, read_sentences
+from .report import CLAMPED, DROPPED, PROBED, Problem, SplitReport
+
+CLIPS_SUBDIR = "clips"
+VIDEO_EXTENSION = ".mp4"
+
+# --clips mode reasons (the pre-cut clips are probed, not cut)
+MISSING_CLIP = "missing clip"
+UNREADABLE_CLIP = "unreadable clip"
+NO_VIDEO_STREAM = "no video stream"
+ZERO_FRAMES = "zero frames"
+
+
+class PrepareError(Exception):
+    """A problem that stops preparation; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class SplitSource:
+    split: str
+    csv: Path
+
+
+def clip_path(out_dir, video_name: str, sentence_name: str) -> Path:
+    bucket = hashlib.sha1(video_name.encode("utf-8")).hexdigest()[:2]
+    return Path(out_dir) / CLIPS_SUBDIR / bucket / f"{sentence_name}{VIDEO_EXTENSION}"
+
+
+def load_data_config(out_dir) -> VideoDataConfig:
+    """The data root's config.yaml (kept as it is) or the defaults; checked before any work."""
+    if not (Path(out_dir) / DATA_CONFIG_NAME).is_file():
+        return VideoDataConfig()
+    try:
+        return VideoDataConfig.load(out_dir, check_files=False)
+    except DataConfigError as e:
+        raise PrepareError(f"{e}. Fix or delete it; preparation keeps its settings and will not overwrite a broken file")
+
+
+def save_text_settings(cfg: VideoDataConfig, out_dir, lowercase: Optional[bool], punctuation: Optional[str]) -> Path:
+    """Record the caption normalisation in config.yaml (other settings unchanged)."""
+    if lowercase is not None:
+        cfg.lowercase = lowercase
+    if punctuation is not None:
+        cfg.punctuation = punctuation
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return cfg.save(out_dir)
+
+
+def _read_all(sources: Sequence[SplitSource], required) -> List[CsvContents]:
+    seen: Dict[str, tuple] = {}  # a SENTENCE_NAME is one clip file: used once across all splits
+    return [read_sentences(s.csv, required, seen) for s in sources]
+
+
+def _new_report(source: SplitSource, mode: str, contents: CsvContents, settings: dict) -> SplitReport:
+    report = SplitReport(source.split, mode, [source.csv], settings)
+    report.rows_read = contents.rows_read
+    report.notes.extend(contents.notes)
+    for problems in contents.dropped:
+        report.drop(problems)
+    for p in contents.repairs:
+        report.note(p)
+    return report
+
+
+def _finish(report: SplitReport, rows: List[dict], out_dir: Path) -> SplitReport:
+    if rows:
+        report.manifest = str(write_manifest(out_dir / f"{report.split}.tsv", rows))
+    else:
+        report.error = f"no usable rows in {', '.join(report.sources)}; {report.split}.tsv not written"
+    report.write_json(out_dir / f"prepare_report_{report.split}.json")
+    return report
+
+
+def _relative(path: Path, out_dir: Path) -> str:
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir))).as_posix()
+
+
+def _run_tasks(tasks: list, workers: int) -> Iterable[list]:
+    if workers <= 1:  # in-process: simplest to debug, and what a 1-core machine wants anyway
+        for task in tasks:
+            yield cut_group_task(task)
+        return
+    pool = multiprocessing.Pool(workers)
+    try:
+        # unordered: a long video must not hold back the results of the others
+        yield from pool.imap_unordered(cut_group_task, tasks, chunksize=1)
+        pool.close()
+    finally:
+        pool.terminate()  # no-op after close(); stops the workers on Ctrl-C or an error
+        pool.join()
+
+
+def prepare_full_videos(
+    sources: Sequence[SplitSource],
+    videos_dir,
+    out_dir,
+    settings: CutSettings,
+    workers: int = 2,
+    chunk_size: int = 32,
+    progress: Optional[bool] = None,
+) -> List[SplitReport]:
+    """Cut every sentence of every source CSV from the full videos; one report per split."""
+    t0 = time.perf_counter()
+    videos_dir, out_dir = Path(videos_dir), Path(out_dir)
+    contents = _read_all(sources, FULL_VIDEO_COLUMNS)  # raises CsvFormatError before any work
+    if not videos_dir.is_dir():
+        raise PrepareError(f"{videos_dir}: videos directory not found")
+    run_settings = {**settings.content_key(), "min_duration": settings.min_duration, "workers": workers, "videos": str(videos_dir)}
+    reports = [_new_report(s, "full videos", c, run_settings) for s, c in zip(sources, contents)]
+
+    groups: Dict[str, List[ClipJob]] = {}  # VIDEO_NAME -> its sentences, in order of first appearance
+    for si, c in enumerate(contents):
+        for ri, s in enumerate(c.sentences):
+            job = ClipJob(key=(si, ri), name=s.name, start=s.start, end=s.end, path=str(clip_path(out_dir, s.video_name, s.name)))
+            groups.setdefault(s.video_name, []).append(job)
+    tasks = []
+    for video_name, jobs in groups.items():
+        video = str(videos_dir / f"{video_name}{VIDEO_EXTENSION}")
+        for i in range(0, len(jobs), max(1, chunk_size)):
+            tasks.append((video, jobs[i : i + chunk_size], settings))
+
+    results = {}
+    n_jobs = sum(len(t[1]) for t in tasks)
+    with tqdm(total=n_jobs, desc="cutting clips", unit="clip", disable=None if progress is None else not progress) as bar:
+        for group_results in _run_tasks(tasks, workers):
+            for r in group_results:
+                results[r.key] = r
+            bar.update(len(group_results))
+    elapsed = time.perf_counter() - t0
+
+    for si, (c, report) in enumerate(zip(contents, reports)):
+        rows = []
+        for ri, s in enumerate(c.sentences):
+            r = results[(si, ri)]
+            if r.status == DROPPED_STATUS:
+                report.drop([Problem(s.file, s.line, r.reason, r.message, DROPPED, s.name)])
+                continue
+            if r.clamped:
+                report.note(Problem(s.file, s.line, END_CLAMPED, r.clamped, CLAMPED, s.name))
+            report.keep(r.duration, s.caption, r.status, r.faces)
+            path = clip_path(out_dir, s.video_name, s.name)
+            rows.append({"id": s.name, "video": _relative(path, out_dir), "n_frames": r.n_frames, "fps": r.fps, "tgt_text": s.caption})
+        report.elapsed_s = elapsed
+        _finish(report, rows, out_dir)
+    return reports
+
+
+def _probe_clip(path: Path):
+    """(VideoInfo, None) or (None, (reason, message))."""
+    try:
+        return probe_video(path), None
+    except VideoError as e:
+        message = str(e)
+        if "not found" in message:
+            return None, (MISSING_CLIP, message)
+        if "no video stream" in message:
+            return None, (NO_VIDEO_STREAM, message)
+        if "zero frames" in message:
+            return None, (ZERO_FRAMES, message)
+        return None, (UNREADABLE_CLIP, message)
+    except Exception as e:  # anything else from the decoder: report it, never crash the whole run
+        return None, (UNREADABLE_CLIP, f"{path}: cannot probe ({type(e).__name__}: {e})")
+
+
+def prepare_precut_clips(
+    sources: Sequence[SplitSource], clips_dir, out_dir, workers: int = 2, progress: Optional[bool] = None
+) -> List[SplitReport]:
+    """Probe the pre-cut clips named by the CSVs; one report per split."""
+    t0 = time.perf_counter()
+    clips_dir, out_dir = Path(clips_dir), Path(out_dir)
+    contents = _read_all(sources, CLIP_COLUMNS)
+    if not clips_dir.is_dir():
+        raise PrepareError(f"{clips_dir}: clips directory not found")
+    reports = []
+    for source, c in zip(sources, contents):
+        report = _new_report(source, "pre-cut clips", c, {"clips": str(clips_dir), "workers": workers})
+        clips = [clips_dir / f"{s.name}{VIDEO_EXTENSION}" for s in c.sentences]
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # probing waits on I/O: threads suffice
+            probes = list(
+                tqdm(pool.map(_probe_clip, clips), total=len(clips), desc=f"probing {source.split} clips", unit="clip",
+                     disable=None if progress is None else not progress)
+            )
+        rows = []
+        for s, clip, (info, problem) in zip(c.sentences, clips, probes):
+            if problem is not None:
+                reason, message = problem
+                if reason == MISSING_CLIP:
+                    message = f"clip not found: {clip}"
+                report.drop([Problem(s.file, s.line, reason, message, DROPPED, s.name)])
+                continue
+            report.keep(info.n_frames / info.fps, s.caption, PROBED)
+            rows.append({"id": s.name, "video": _relative(clip, out_dir), "n_frames": info.n_frames, "fps": info.fps, "tgt_text": s.caption})
+        report.elapsed_s = time.perf_counter() - t0
+        reports.append(_finish(report, rows, out_dir))
+    return reports
