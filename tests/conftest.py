@@ -1,7 +1,10 @@
 """Shared fixtures: a small prepared synthetic data root, built once per test session
 with the same scripts a user runs (render -> prepare -> build_vocab)."""
 
+import contextlib
 import importlib.util
+import io
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -12,16 +15,38 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def run_script(name: str, *argv) -> int:
-    """Run scripts/<name>.py's main(argv) in-process (saves a fairseq import per call)."""
-    spec = importlib.util.spec_from_file_location(f"script_{name}", REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+_scripts = {}
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module, loaded once."""
+    if name not in _scripts:
+        spec = importlib.util.spec_from_file_location(f"script_{name}", REPO / "scripts" / f"{name}.py")
+        _scripts[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_scripts[name])
+    return _scripts[name]
+
+
+def run_script_captured(name: str, *argv):
+    """Run scripts/<name>.py's main(argv) in-process (an interpreter start costs seconds here):
+    returns (exit code, stdout + log output)."""
+    module = load_script(name)
+    buf, log = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(log)
+    logging.getLogger().addHandler(handler)
     try:
-        rc = module.main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = e.code
-    return rc or 0
+        with contextlib.redirect_stdout(buf):
+            try:
+                rc = module.main([str(a) for a in argv])
+            except SystemExit as e:
+                rc = e.code
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return rc or 0, buf.getvalue() + log.getvalue()
+
+
+def run_script(name: str, *argv) -> int:
+    return run_script_captured(name, *argv)[0]
 
 
 # data settings for tests: short clips, small frames (the synthetic clips are 64x64, 46-100 frames)

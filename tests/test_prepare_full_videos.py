@@ -5,11 +5,7 @@ as 8 black/white blocks (bits), so a clip's frames can be traced back to the
 source frames they came from.
 """
 
-import contextlib
-import importlib.util
-import io
 import json
-import logging
 import signal
 import subprocess
 import sys
@@ -28,6 +24,7 @@ from ssvp_plugin.data.manifest import read_manifest  # noqa: E402
 from ssvp_plugin.data.text import normalize_caption  # noqa: E402
 from ssvp_plugin.prep import cutting  # noqa: E402
 from ssvp_plugin.prep.pipeline import clip_path  # noqa: E402
+from conftest import run_script_captured  # noqa: E402
 from video_helpers import write_audio_only, write_garbage, write_truncated_video  # noqa: E402
 
 SCRIPT = REPO_ROOT / "scripts" / "prepare_how2sign.py"
@@ -84,32 +81,8 @@ def write_csv(path, lines, encoding="utf-8"):
     return path
 
 
-_scripts = {}
-
-
-def load_script(name):
-    if name not in _scripts:
-        spec = importlib.util.spec_from_file_location(f"script_{name}", REPO_ROOT / "scripts" / f"{name}.py")
-        _scripts[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(_scripts[name])
-    return _scripts[name]
-
-
 def run_prepare(*argv, script="prepare_how2sign"):
-    """Run a script's main() in-process (no interpreter start per call); returns (exit code, stdout + log)."""
-    module = load_script(script)
-    buf, log = io.StringIO(), io.StringIO()
-    handler = logging.StreamHandler(log)
-    logging.getLogger().addHandler(handler)
-    try:
-        with contextlib.redirect_stdout(buf):
-            try:
-                rc = module.main([str(a) for a in argv])
-            except SystemExit as e:
-                rc = e.code
-    finally:
-        logging.getLogger().removeHandler(handler)
-    return rc, buf.getvalue() + log.getvalue()
+    return run_script_captured(script, *argv)
 
 
 def report(out, split="train"):

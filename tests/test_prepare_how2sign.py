@@ -4,12 +4,8 @@ Bad rows are reported (CSV file and line) and dropped; the run fails only with
 --strict, or when a split has no usable row or a required column is missing.
 """
 
-import contextlib
 import csv
-import importlib.util
-import io
 import json
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from ssvp_plugin.data.manifest import read_manifest  # noqa: E402
+from conftest import run_script_captured  # noqa: E402
 from video_helpers import write_audio_only, write_garbage, write_test_video, write_truncated_video  # noqa: E402
 
 SCRIPT = REPO_ROOT / "scripts" / "prepare_how2sign.py"
@@ -40,28 +37,8 @@ def run_cli(*args):
     return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=60)
 
 
-_script = None
-
-
 def run(*args):
-    """main() in-process (an interpreter start costs seconds here): (exit code, stdout + log)."""
-    global _script
-    if _script is None:
-        spec = importlib.util.spec_from_file_location("prepare_how2sign_script", SCRIPT)
-        _script = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(_script)
-    out, log = io.StringIO(), io.StringIO()
-    handler = logging.StreamHandler(log)
-    logging.getLogger().addHandler(handler)
-    try:
-        with contextlib.redirect_stdout(out):
-            try:
-                rc = _script.main([str(a) for a in args])
-            except SystemExit as e:
-                rc = e.code
-    finally:
-        logging.getLogger().removeHandler(handler)
-    return rc, out.getvalue() + log.getvalue()
+    return run_script_captured("prepare_how2sign", *args)
 
 
 @pytest.fixture
