@@ -160,6 +160,37 @@ class CorpusSummary:
         )
 
 
+def check_size_and_fps(size: int, fps: int) -> None:
+    if size % 2 or size < 16:
+        raise ValueError(f"size must be even and at least 16, got {size}")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+
+
+def run_jobs(fn, jobs: Sequence, workers: int, chunksize: int, what: str, progress: bool = False, every: int = 200):
+    """Yield ``fn(job)`` for every job (in any order), in ``workers`` processes.
+
+    Each job's randomness comes from its own arguments, so the output does not
+    depend on the worker count. Leaving the pool's context terminates the
+    workers, also when a job fails.
+    """
+    start = time.time()
+    if workers <= 1:
+        results, pool = map(fn, jobs), None
+    else:
+        pool = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers)
+        results = pool.imap_unordered(fn, jobs, chunksize=chunksize)
+    try:
+        for k, result in enumerate(results, 1):
+            if progress and (k % every == 0 or k == len(jobs)):
+                logger.info(f"{k}/{len(jobs)} {what} ({time.time() - start:.1f} s)")
+            yield result
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+
 def render_corpus(
     out,
     n_train: int = 1500,
@@ -174,10 +205,7 @@ def render_corpus(
 ) -> CorpusSummary:
     """Render the whole corpus into ``out`` (How2Sign layout) and return a summary."""
     start = time.time()
-    if size % 2 or size < 16:
-        raise ValueError(f"size must be even and at least 16, got {size}")
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    check_size_and_fps(size, fps)
     out = Path(out)
     raw = out / "raw"
     clips_dir = raw / "clips"
@@ -192,26 +220,9 @@ def render_corpus(
 
     n_frames: Dict[Tuple[str, int], int] = {}
     rendered = 0
-    if workers <= 1:
-        results = map(_render_job, jobs)
-        pool = None
-    else:
-        pool = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers)
-        results = pool.imap_unordered(_render_job, jobs, chunksize=8)
-    try:
-        for k, (split, i, n, was_rendered) in enumerate(results, 1):
-            n_frames[(split, i)] = n
-            rendered += int(was_rendered)
-            if progress and (k % 200 == 0 or k == len(jobs)):
-                logger.info(f"{k}/{len(jobs)} clips ({time.time() - start:.1f} s)")
-    except BaseException:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        raise
-    if pool is not None:
-        pool.close()
-        pool.join()
+    for split, i, n, was_rendered in run_jobs(_render_job, jobs, workers, 8, "clips", progress):
+        n_frames[(split, i)] = n
+        rendered += int(was_rendered)
 
     for split in SPLITS:
         rows = []

@@ -61,7 +61,6 @@ temporary name and renamed.
 
 import json
 import logging
-import multiprocessing as mp
 import os
 import time
 from dataclasses import dataclass, field
@@ -70,7 +69,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from .corpus import _SPLIT_IDS, DEFAULT_CRF, SPLITS, _write_csv, plan_sample, write_mp4
+from .corpus import _SPLIT_IDS, DEFAULT_CRF, SPLITS, _write_csv, check_size_and_fps, plan_sample, run_jobs, write_mp4
 from .grammar import caption_text, sample_sentence, sample_splits
 from .signer import ClipPlan, plan_sentence, render_plan
 
@@ -204,10 +203,7 @@ def plan_full_corpus(
     broken_rows: bool = True,
 ) -> FullLayout:
     """Plan the full-video corpus (videos, CSV rows, broken rows) without rendering a pixel."""
-    if size % 2 or size < 16:
-        raise ValueError(f"size must be even and at least 16, got {size}")
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    check_size_and_fps(size, fps)
     lo, hi = (int(x) for x in sentences_per_video)
     if not 1 <= lo <= hi:
         raise ValueError(f"sentences_per_video must be (min, max) with 1 <= min <= max, got {sentences_per_video}")
@@ -446,26 +442,9 @@ def render_full_videos(
     ]
     rendered = 0
     total_frames = 0
-    if workers <= 1:
-        results = map(_render_video_job, jobs)
-        pool = None
-    else:
-        pool = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers)
-        results = pool.imap_unordered(_render_video_job, jobs, chunksize=2)
-    try:
-        for k, (_, n, was_rendered) in enumerate(results, 1):
-            total_frames += n
-            rendered += int(was_rendered)
-            if progress and (k % 50 == 0 or k == len(jobs)):
-                logger.info(f"{k}/{len(jobs)} videos ({time.time() - start:.1f} s)")
-    except BaseException:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        raise
-    if pool is not None:
-        pool.close()
-        pool.join()
+    for _, n, was_rendered in run_jobs(_render_video_job, jobs, workers, 2, "videos", progress, every=50):
+        total_frames += n
+        rendered += int(was_rendered)
 
     for split in SPLITS:
         _write_csv(raw / CSV_TEMPLATE.format(split=split), layout.rows[split])
