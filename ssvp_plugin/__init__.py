@@ -1,11 +1,13 @@
 """ssvp-slt: sign-language video to English text, as a fairseq plugin (``--user-dir``).
 
-Importing the package registers the task ``how2sign_video``, the model
-``mae_vit_slt`` and the criterion ``slt_label_smoothed_cross_entropy``.
+Importing the package registers the tasks ``how2sign_video`` (translation)
+and ``unlabelled_video`` (pretraining), the models ``mae_vit_slt`` and
+``mae_vit`` (MAE pretraining of its encoder), and the criteria
+``slt_label_smoothed_cross_entropy`` and ``mae_reconstruction``.
 fairseq imports only this file for a user dir, so every module that
 registers something is imported here.
 """
 
-from .criterions import label_smoothed_ce  # noqa: F401
-from .models import mae_vit_slt  # noqa: F401
-from .tasks import how2sign_video  # noqa: F401
+from .criterions import label_smoothed_ce, mae_reconstruction  # noqa: F401
+from .models import mae_vit, mae_vit_slt  # noqa: F401
+from .tasks import how2sign_video, unlabelled_video  # noqa: F401

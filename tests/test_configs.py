@@ -12,6 +12,8 @@ from fairseq.dataclass.initialize import add_defaults, hydra_init
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+PRETRAIN_CONFIGS = [c for c in CONFIGS if c.startswith("pretrain_")]
+TRANSLATION_CONFIGS = [c for c in CONFIGS if c not in PRETRAIN_CONFIGS]
 REQUIRED = ["task.data=/data", "common.user_dir=/plugin", "checkpoint.save_dir=/ckpt"]
 
 
@@ -24,10 +26,13 @@ def composed(name, overrides=()):
 
 
 def test_there_are_configs():
-    assert {"quick_synthetic", "finetune_base", "finetune_large"} <= set(CONFIGS)
+    assert {"quick_synthetic", "finetune_base", "finetune_large", "finetune_base_pretrained", "finetune_large_pretrained"} <= set(
+        TRANSLATION_CONFIGS
+    )
+    assert {"pretrain_mae_tiny", "pretrain_mae_base", "pretrain_mae_large"} == set(PRETRAIN_CONFIGS)
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", TRANSLATION_CONFIGS)
 def test_config_composes_with_the_plugin(name):
     cfg = composed(name)
     assert cfg.task._name == "how2sign_video" and cfg.task.data == "/data"
@@ -38,6 +43,17 @@ def test_config_composes_with_the_plugin(name):
     assert cfg.common.tensorboard_logdir.startswith("/ckpt")
     assert cfg.model.max_target_positions == 128
     assert cfg.optimization.clip_norm == 1.0
+
+
+@pytest.mark.parametrize("name", PRETRAIN_CONFIGS)
+def test_pretraining_configs_compose(name):
+    cfg = composed(name)
+    assert cfg.task._name == "unlabelled_video" and cfg.task.data == "/data"
+    assert cfg.model._name == "mae_vit" and cfg.model.preset == name.split("_")[-1]
+    assert cfg.model.mask_type == "tube" and cfg.model.norm_pix_loss
+    assert cfg.model.mask_ratio == (0.75 if name.endswith("tiny") else 0.9)
+    assert cfg.criterion._name == "mae_reconstruction"
+    assert cfg.checkpoint.best_checkpoint_metric == "loss" and not cfg.checkpoint.maximize_best_checkpoint_metric
 
 
 @pytest.mark.parametrize("name,preset", [("finetune_base", "base"), ("finetune_large", "large")])
@@ -61,3 +77,17 @@ def test_quick_config_uses_the_tiny_preset_and_accepts_overrides():
 def test_unknown_key_is_rejected():
     with pytest.raises(Exception, match="no_such_option"):
         composed("quick_synthetic", ["+model.no_such_option=1"])
+
+
+@pytest.mark.parametrize("size", ["base", "large"])
+def test_pretrained_finetune_configs_match_the_plain_ones_but_for_the_encoder_start(size):
+    plain, pre = composed(f"finetune_{size}"), composed(f"finetune_{size}_pretrained", ["model.pretrained_encoder=/enc.pt"])
+    assert pre.model.pretrained_encoder == "/enc.pt" and pre.model.encoder_layer_decay == 0.75
+    # layer decay needs the composite optimizer with one group per lr scale, and unflattened fp16 grads
+    assert pre.optimizer._name == "composite" and pre.optimizer.dynamic_groups
+    assert pre.lr_scheduler._name == "pass_through" and pre.common.fp16_no_flatten_grads
+    group = pre.optimizer.groups.default
+    assert group.lr_float == plain.optimization.lr[0]
+    assert group.lr_scheduler.warmup_updates == plain.lr_scheduler.warmup_updates
+    for section in ("dataset", "criterion", "task"):
+        assert pre[section] == plain[section]

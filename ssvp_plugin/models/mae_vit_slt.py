@@ -8,14 +8,15 @@ change: add a new preset instead. Clip length and crop size come from the
 task's data config, the one place they are defined.
 """
 
+import contextlib
 import logging
 from argparse import Namespace
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
-from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.dataclass import ChoiceEnum
 from fairseq.models import (
     FairseqEncoder,
     FairseqEncoderDecoderModel,
@@ -26,49 +27,48 @@ from fairseq.models.transformer import Embedding, TransformerDecoder
 from fairseq.models.transformer import base_architecture as transformer_base_architecture
 from omegaconf import II
 
-from .video_vit import VideoViT
+from .pretrained_encoder import load_pretrained_vit
+from .video_encoder_config import ENCODER_PRESETS, VideoEncoderConfig, build_video_vit
+from .video_encoder_config import resolve_preset as _resolve_preset
 
 logger = logging.getLogger(__name__)
 
 # Checkpoints store only the preset name: never change an existing preset's sizes.
-PRESETS: Dict[str, Dict[str, object]] = {
-    # CPU demo and tests (~1.5M parameters; ~100 clips/s training on 2 cores at 48 px)
-    "tiny": dict(
-        encoder_embed_dim=128, encoder_layers=4, encoder_attention_heads=4,
-        decoder_embed_dim=128, decoder_ffn_embed_dim=512, decoder_layers=2, decoder_attention_heads=4,
-    ),
-    # ViT-B/16 encoder (~86M parameters), Transformer-base decoder
-    "base": dict(
-        encoder_embed_dim=768, encoder_layers=12, encoder_attention_heads=12,
-        decoder_embed_dim=512, decoder_ffn_embed_dim=2048, decoder_layers=6, decoder_attention_heads=8,
-    ),
-    # ViT-L/16 encoder (~303M parameters), Transformer-big-width decoder
-    "large": dict(
-        encoder_embed_dim=1024, encoder_layers=24, encoder_attention_heads=16,
-        decoder_embed_dim=1024, decoder_ffn_embed_dim=4096, decoder_layers=6, decoder_attention_heads=16,
-    ),
+DECODER_PRESETS: Dict[str, Dict[str, int]] = {
+    "tiny": dict(decoder_embed_dim=128, decoder_ffn_embed_dim=512, decoder_layers=2, decoder_attention_heads=4),
+    "base": dict(decoder_embed_dim=512, decoder_ffn_embed_dim=2048, decoder_layers=6, decoder_attention_heads=8),
+    "large": dict(decoder_embed_dim=1024, decoder_ffn_embed_dim=4096, decoder_layers=6, decoder_attention_heads=16),
 }
-PRESET_CHOICES = ChoiceEnum(list(PRESETS))
+PRESETS: Dict[str, Dict[str, object]] = {name: {**ENCODER_PRESETS[name], **DECODER_PRESETS[name]} for name in ENCODER_PRESETS}
 POOLING_CHOICES = ChoiceEnum(["spatial", "none"])
 
 
 @dataclass
-class MaeVitSltConfig(FairseqDataclass):
-    preset: PRESET_CHOICES = field(default="base", metadata={"help": "model size; explicit size fields override it"})
-    # encoder
-    encoder_embed_dim: Optional[int] = field(default=None, metadata={"help": "ViT width (preset if unset)"})
-    encoder_layers: Optional[int] = field(default=None, metadata={"help": "ViT depth (preset if unset)"})
-    encoder_attention_heads: Optional[int] = field(default=None, metadata={"help": "ViT heads (preset if unset)"})
-    encoder_mlp_ratio: float = field(default=4.0, metadata={"help": "ViT MLP width / embed width"})
-    patch_size: int = field(default=16, metadata={"help": "spatial patch size in pixels"})
-    tubelet_size: int = field(default=2, metadata={"help": "frames per tubelet (temporal patch size)"})
-    encoder_dropout: float = field(default=0.0, metadata={"help": "dropout inside the ViT"})
-    encoder_drop_path: float = field(default=0.1, metadata={"help": "stochastic depth rate of the last ViT block"})
+class MaeVitSltConfig(VideoEncoderConfig):
     encoder_pooling: POOLING_CHOICES = field(
         default="spatial",
         metadata={
             "help": "'spatial': the decoder attends to one feature per tubelet time step (spatial mean); "
             "'none': to every spatio-temporal token (much more memory in beam search)"
+        },
+    )
+    # starting from a pretrained encoder
+    pretrained_encoder: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "initialise the encoder from this file: a mae_vit pretraining checkpoint, a mae_vit_slt "
+            "checkpoint, or an encoder file from scripts/convert_video_mae_checkpoint.py. Read once when "
+            "training starts; the fine-tuned checkpoint does not need it"
+        },
+    )
+    freeze_encoder_updates: int = field(
+        default=0, metadata={"help": "keep the ViT fixed (no gradients) for this many updates, training the rest"}
+    )
+    encoder_layer_decay: float = field(
+        default=1.0,
+        metadata={
+            "help": "layer-wise learning-rate decay: ViT block i of L trains at lr * decay^(L - i), the patch "
+            "embedding at lr * decay^(L + 1); needs optimizer._name=composite with dynamic_groups=true"
         },
     )
     # decoder (fairseq's TransformerDecoder)
@@ -85,11 +85,22 @@ class MaeVitSltConfig(FairseqDataclass):
 
 def resolve_preset(cfg) -> Namespace:
     """All model settings, with the size fields left unset filled from the preset."""
-    resolved = Namespace(**{f.name: getattr(cfg, f.name, f.default) for f in fields(MaeVitSltConfig)})
-    for k, v in PRESETS[str(cfg.preset)].items():
-        if getattr(resolved, k) is None:
-            setattr(resolved, k, v)
-    return resolved
+    return _resolve_preset(cfg, MaeVitSltConfig, PRESETS)
+
+
+def encoder_layer_lr_scales(vit, decay: float) -> Dict[str, float]:
+    """Learning-rate scale per ViT parameter name: the further from the output, the smaller."""
+    depth = len(vit.blocks)
+    scales = {}
+    for name, _ in vit.named_parameters():
+        if name.startswith("blocks."):
+            layer = int(name.split(".")[1]) + 1
+        elif name.startswith("norm."):
+            layer = depth + 1
+        else:  # patch embedding, position tables, class token
+            layer = 0
+        scales[name] = decay ** (depth + 1 - layer)
+    return scales
 
 
 class VideoEncoder(FairseqEncoder):
@@ -97,24 +108,21 @@ class VideoEncoder(FairseqEncoder):
 
     def __init__(self, cfg, num_frames: int, crop_size: int, out_dim: int):
         super().__init__(dictionary=None)
-        self.vit = VideoViT(
-            img_size=crop_size,
-            num_frames=num_frames,
-            patch_size=cfg.patch_size,
-            tubelet_size=cfg.tubelet_size,
-            embed_dim=cfg.encoder_embed_dim,
-            depth=cfg.encoder_layers,
-            num_heads=cfg.encoder_attention_heads,
-            mlp_ratio=cfg.encoder_mlp_ratio,
-            drop_rate=cfg.encoder_dropout,
-            drop_path_rate=cfg.encoder_drop_path,
-        )
+        self.vit = build_video_vit(cfg, num_frames, crop_size)
         self.pooling = str(cfg.encoder_pooling)
         self.proj = nn.Linear(cfg.encoder_embed_dim, out_dim) if cfg.encoder_embed_dim != out_dim else None
+        self.freeze_updates = cfg.freeze_encoder_updates
+        self.num_updates = 0
+
+    def set_num_updates(self, num_updates):
+        self.num_updates = num_updates
 
     def forward(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, **kwargs):
         """source: (B, C, T, H, W) normalised frames; padding_mask: (B, T), True at padded frames."""
-        feats, time_padding = self.vit(source, padding_mask)  # (B, t, g, C), (B, t)
+        frozen = self.training and self.num_updates < self.freeze_updates
+        # no graph through a frozen ViT: no gradients for it, and its activations are not kept
+        with torch.no_grad() if frozen else contextlib.nullcontext():
+            feats, time_padding = self.vit(source, padding_mask)  # (B, t, g, C), (B, t)
         b, t, g, _ = feats.shape
         if time_padding is None:
             time_padding = torch.zeros(b, t, dtype=torch.bool, device=feats.device)
@@ -182,7 +190,24 @@ class MaeVitSltModel(FairseqEncoderDecoderModel):
         n_enc = sum(p.numel() for p in encoder.parameters())
         n_dec = sum(p.numel() for p in decoder.parameters())
         logger.info(f"mae_vit_slt preset={cfg.preset}: encoder {n_enc / 1e6:.1f}M, decoder {n_dec / 1e6:.1f}M parameters")
+        if cfg.encoder_layer_decay != 1.0:
+            scales = encoder_layer_lr_scales(encoder.vit, cfg.encoder_layer_decay)
+            for name, param in encoder.vit.named_parameters():
+                # read by fairseq's composite optimizer (dynamic_groups): one param group per scale
+                param.optim_overrides = {"optimizer": {"lr_scale": scales[name]}}
+            logger.info(
+                f"layer-wise lr decay {cfg.encoder_layer_decay}: ViT lr scales from {min(scales.values()):.3g} "
+                f"(patch embedding) to {max(scales.values()):.3g} (final norm)"
+            )
         return model
+
+    @property
+    def uses_param_groups(self) -> bool:
+        return any(hasattr(p, "optim_overrides") for p in self.parameters())
+
+    def load_pretrained_encoder(self, path):
+        """Initialise the ViT from a pretraining checkpoint or encoder file (see pretrained_encoder)."""
+        return load_pretrained_vit(self.encoder.vit, path)
 
     def forward(self, source, padding_mask, prev_output_tokens, **kwargs):
         encoder_out = self.encoder(source, padding_mask)

@@ -80,13 +80,13 @@ class Block(nn.Module):
 
 
 def resize_spatial_pos_embed(pos: torch.Tensor, old_grid: Tuple[int, int], new_grid: Tuple[int, int]) -> torch.Tensor:
-    """(1, gh*gw, C) -> (1, nh*nw, C) by bicubic interpolation."""
+    """(N, gh*gw, C) -> (N, nh*nw, C) by bicubic interpolation."""
     if tuple(old_grid) == tuple(new_grid):
         return pos
-    c = pos.shape[-1]
-    grid = pos.reshape(1, old_grid[0], old_grid[1], c).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid.float(), size=new_grid, mode="bicubic", align_corners=False).to(pos.dtype)
-    return grid.permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], c)
+    n, c = pos.shape[0], pos.shape[-1]
+    grid = pos.reshape(n, old_grid[0], old_grid[1], c).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid.float(), size=tuple(new_grid), mode="bicubic", align_corners=False).to(pos.dtype)
+    return grid.permute(0, 2, 3, 1).reshape(n, new_grid[0] * new_grid[1], c)
 
 
 def resize_temporal_pos_embed(pos: torch.Tensor, new_len: int) -> torch.Tensor:
@@ -97,12 +97,42 @@ def resize_temporal_pos_embed(pos: torch.Tensor, new_len: int) -> torch.Tensor:
     return out.transpose(1, 2).to(pos.dtype)
 
 
+def resize_joint_pos_embed(
+    pos: torch.Tensor, old_t: int, old_grid: Tuple[int, int], new_t: int, new_grid: Tuple[int, int]
+) -> torch.Tensor:
+    """(1, old_t*gh*gw, C) -> (1, new_t*nh*nw, C): bicubic over space per time step, then linear over time."""
+    if old_t == new_t and tuple(old_grid) == tuple(new_grid):
+        return pos
+    c = pos.shape[-1]
+    x = resize_spatial_pos_embed(pos.reshape(old_t, old_grid[0] * old_grid[1], c), old_grid, new_grid)  # (old_t, n, C)
+    x = resize_temporal_pos_embed(x.permute(1, 0, 2), new_t)  # (n, new_t, C)
+    return x.permute(1, 0, 2).reshape(1, new_t * new_grid[0] * new_grid[1], c)
+
+
+def sinusoid_table(n_positions: int, dim: int) -> torch.Tensor:
+    """(1, n_positions, dim) fixed sin/cos table as in "Attention is all you need" (VideoMAE's position code)."""
+    pos = torch.arange(n_positions, dtype=torch.float64).unsqueeze(1)
+    exponent = (2 * (torch.arange(dim) // 2)).double() / dim
+    angles = pos / torch.pow(10000.0, exponent)
+    table = torch.empty(n_positions, dim, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(angles[:, 0::2])
+    table[:, 1::2] = torch.cos(angles[:, 1::2])
+    return table.float().unsqueeze(0)
+
+
+POS_EMBED_TYPES = ("separable", "joint")
+
+
 class VideoViT(nn.Module):
     """Video ViT over (B, C, T, H, W) clips.
 
-    Position embeddings are separable: one table over the spatial patch grid
-    and one over tubelet time steps, summed. Clips shorter than ``num_frames``
-    use the first time steps; other sizes interpolate the tables.
+    Position embeddings are ``separable`` (the default, as in mae_st: one table
+    over the spatial patch grid and one over tubelet time steps, summed) or
+    ``joint`` (one table over all space-time positions, as in VideoMAE). Clips
+    shorter than ``num_frames`` use the first time steps; other sizes
+    interpolate the tables. ``cls_token`` adds a class token that takes part
+    in attention but is not returned (needed only to reproduce mae_st
+    encoders trained with one).
     """
 
     def __init__(
@@ -120,8 +150,12 @@ class VideoViT(nn.Module):
         drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
+        pos_embed_type: str = "separable",
+        cls_token: bool = False,
     ):
         super().__init__()
+        if pos_embed_type not in POS_EMBED_TYPES:
+            raise ValueError(f"pos_embed_type must be one of {POS_EMBED_TYPES}, got {pos_embed_type!r}")
         if img_size % patch_size:
             raise ValueError(f"crop size {img_size} is not a multiple of the patch size {patch_size}")
         self.patch_size = patch_size
@@ -132,8 +166,18 @@ class VideoViT(nn.Module):
         self.patch_embed = nn.Conv3d(
             in_chans, embed_dim, kernel_size=(tubelet_size, patch_size, patch_size), stride=(tubelet_size, patch_size, patch_size)
         )
-        self.pos_embed_spatial = nn.Parameter(torch.zeros(1, self.grid_size[0] * self.grid_size[1], embed_dim))
-        self.pos_embed_temporal = nn.Parameter(torch.zeros(1, self.temporal_size, embed_dim))
+        self.pos_embed_type = pos_embed_type
+        n_spatial = self.grid_size[0] * self.grid_size[1]
+        if pos_embed_type == "separable":
+            self.pos_embed_spatial = nn.Parameter(torch.zeros(1, n_spatial, embed_dim))
+            self.pos_embed_temporal = nn.Parameter(torch.zeros(1, self.temporal_size, embed_dim))
+        else:
+            self.pos_embed_joint = nn.Parameter(torch.zeros(1, self.temporal_size * n_spatial, embed_dim))
+        if cls_token:
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+            self.pos_embed_class = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        else:
+            self.cls_token = self.pos_embed_class = None
         dpr = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # deeper blocks drop more
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i]) for i in range(depth)
@@ -143,8 +187,14 @@ class VideoViT(nn.Module):
         self._init_weights()
 
     def _init_weights(self):
-        nn.init.trunc_normal_(self.pos_embed_spatial, std=0.02)
-        nn.init.trunc_normal_(self.pos_embed_temporal, std=0.02)
+        if self.pos_embed_type == "separable":
+            nn.init.trunc_normal_(self.pos_embed_spatial, std=0.02)
+            nn.init.trunc_normal_(self.pos_embed_temporal, std=0.02)
+        else:
+            self.pos_embed_joint.data.copy_(sinusoid_table(self.pos_embed_joint.shape[1], self.embed_dim))
+        if self.cls_token is not None:
+            nn.init.trunc_normal_(self.cls_token, std=0.02)
+            nn.init.trunc_normal_(self.pos_embed_class, std=0.02)
         w = self.patch_embed.weight.data
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         for m in self.modules():
@@ -158,18 +208,20 @@ class VideoViT(nn.Module):
 
     def pos_embed(self, t: int, grid: Tuple[int, int]) -> torch.Tensor:
         """(1, t, gh*gw, C) position embedding for t tubelet steps on a spatial grid."""
+        if t > self.temporal_size and not self._warned_longer:
+            logger.warning(
+                f"clip of {t} tubelet steps is longer than the {self.temporal_size} the model was built for; "
+                f"interpolating the temporal position embedding"
+            )
+            self._warned_longer = True
+        n = grid[0] * grid[1]
+        if self.pos_embed_type == "joint":
+            t_table = max(t, self.temporal_size)
+            table = resize_joint_pos_embed(self.pos_embed_joint, self.temporal_size, self.grid_size, t_table, grid)
+            return table.reshape(1, t_table, n, -1)[:, :t]
         spatial = resize_spatial_pos_embed(self.pos_embed_spatial, self.grid_size, grid)
         temporal = self.pos_embed_temporal
-        if t <= temporal.shape[1]:
-            temporal = temporal[:, :t]
-        else:
-            if not self._warned_longer:
-                logger.warning(
-                    f"clip of {t} tubelet steps is longer than the {temporal.shape[1]} the model was built for; "
-                    f"interpolating the temporal position embedding"
-                )
-                self._warned_longer = True
-            temporal = resize_temporal_pos_embed(temporal, t)
+        temporal = temporal[:, :t] if t <= temporal.shape[1] else resize_temporal_pos_embed(temporal, t)
         return temporal.unsqueeze(2) + spatial.unsqueeze(1)
 
     def tubelet_padding_mask(self, padding_mask: Optional[torch.Tensor], t_tokens: int) -> Optional[torch.Tensor]:
@@ -198,13 +250,23 @@ class VideoViT(nn.Module):
         return x, self.tubelet_padding_mask(padding_mask, tt)
 
     def forward_tokens(self, x: torch.Tensor, key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Run the blocks over (B, N, C) tokens; key_padding_mask (B, N) is True at padding."""
+        """Run the blocks over (B, N, C) tokens (positions already added) -> (B, N, C).
+
+        key_padding_mask (B, N) is True at padding. Any subset of a clip's
+        tokens may be passed (MAE encodes the visible ones only).
+        """
+        if self.cls_token is not None:
+            cls = (self.cls_token + self.pos_embed_class).expand(x.shape[0], -1, -1)
+            x = torch.cat([cls, x], dim=1)
+            if key_padding_mask is not None:
+                key_padding_mask = F.pad(key_padding_mask, (1, 0), value=False)
         attn_mask = None
         if key_padding_mask is not None and key_padding_mask.any():
             attn_mask = (~key_padding_mask)[:, None, None, :]
         for blk in self.blocks:
             x = blk(x, attn_mask)
-        return self.norm(x)
+        x = self.norm(x)
+        return x[:, 1:] if self.cls_token is not None else x
 
     def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None):
         """(B, C, T, H, W) clips, (B, T) frame padding -> (B, t, g, C) features, (B, t) padding or None."""

@@ -10,57 +10,30 @@ import json
 import logging
 from argparse import Namespace
 from dataclasses import dataclass, field
-from typing import Optional
-
 import torch
 from fairseq import metrics
 from fairseq.data import Dictionary, encoders
-from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
-from omegaconf import II
 
 from ..data.data_config import VideoDataConfig
-from ..data.manifest import ManifestError, read_manifest
+from ..data.splits import load_split_rows, log_split_summary
 from ..data.text import normalize_caption
-from ..data.video_checks import check_videos
 from ..data.video_text_dataset import VideoTextDataset
+from .video_task_config import VideoTaskConfig
 
 logger = logging.getLogger(__name__)
 
-EVAL_WINDOW_CHOICES = ChoiceEnum(["center", "cover"])
 EVAL_BLEU_ORDER = 4
 
 
 @dataclass
-class How2SignVideoConfig(FairseqDataclass):
-    data: str = field(default="???", metadata={"help": "data root: <split>.tsv manifests and config.yaml"})
+class How2SignVideoConfig(VideoTaskConfig):
     max_target_positions: int = field(default=128, metadata={"help": "longest caption in tokens (with EOS)"})
-    eval_window: EVAL_WINDOW_CHOICES = field(
-        default="center",
-        metadata={
-            "help": "frames seen outside training for clips longer than the window: the centred window "
-            "(same speed as training) or frames spread over the whole clip"
-        },
-    )
-    skip_invalid_samples: bool = field(
-        default=False,
-        metadata={
-            "help": "drop (and count in the log) manifest rows with bad fields, empty captions or unusable "
-            "videos instead of stopping with an error"
-        },
-    )
-    check_videos: bool = field(
-        default=True,
-        metadata={"help": "open every video when a split loads so that broken files fail now, not mid-epoch"},
-    )
-    check_videos_workers: int = field(default=8, metadata={"help": "threads for the video check"})
     eval_bleu: bool = field(default=False, metadata={"help": "decode the validation set and report BLEU"})
     eval_bleu_args: str = field(
         default='{"beam": 5}', metadata={"help": "generation args for validation BLEU, as JSON"}
     )
     eval_bleu_print_samples: bool = field(default=False, metadata={"help": "print a hypothesis/reference per batch"})
-    seed: int = II("common.seed")
-    train_subset: str = II("dataset.train_subset")
 
 
 @register_task("how2sign_video", dataclass=How2SignVideoConfig)
@@ -72,6 +45,7 @@ class How2SignVideoTask(FairseqTask):
         self.data_cfg = data_cfg
         self.tgt_dict = tgt_dict
         self._spm = None
+        self._optimizer_checked = False
 
     @classmethod
     def setup_task(cls, cfg: How2SignVideoConfig, **kwargs):
@@ -105,22 +79,10 @@ class How2SignVideoTask(FairseqTask):
         return self.tgt_dict.encode_line(" ".join(pieces), add_if_not_exist=False, append_eos=True).long()
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
-        manifest_path = self.data_cfg.resolve(f"{split}.tsv")
-        manifest = read_manifest(manifest_path, need_text=True, skip_invalid=self.cfg.skip_invalid_samples)
-        rows = manifest.rows
-        video_paths = [self.data_cfg.resolve(r.video) for r in rows]
-        if self.cfg.check_videos:
-            keep = check_videos(
-                manifest_path,
-                rows,
-                video_paths,
-                skip_invalid=self.cfg.skip_invalid_samples,
-                workers=self.cfg.check_videos_workers,
-            )
-            rows = [rows[i] for i in keep]
-            video_paths = [video_paths[i] for i in keep]
-        if not rows:
-            raise ManifestError(f"{manifest_path}: no usable rows")
+        manifest_path, rows, video_paths = load_split_rows(
+            self.data_cfg, split, need_text=True, skip_invalid=self.cfg.skip_invalid_samples,
+            check=self.cfg.check_videos, workers=self.cfg.check_videos_workers,
+        )
         targets = [self.encode_caption(r.tgt_text) for r in rows]
         n_unk = sum(int((t == self.tgt_dict.unk()).any()) for t in targets)
         if n_unk:
@@ -139,13 +101,7 @@ class How2SignVideoTask(FairseqTask):
             shuffle=train,
             seed=self.cfg.seed,
         )
-        ds = self.datasets[split]
-        span_s = (self.data_cfg.num_frames * self.data_cfg.sampling_rate) / self.data_cfg.target_fps
-        n_long = sum(r.n_frames / r.fps > span_s for r in rows)
-        logger.info(
-            f"{split}: {len(ds)} clips, {int(ds.sizes.sum())} sampled frames, "
-            f"{n_long} clip(s) longer than the {span_s:.1f} s window"
-        )
+        log_split_summary(logger, split, self.data_cfg, self.datasets[split])
 
     def build_bpe(self, args=None):
         # the data config names the sentencepiece model, so generation needs no --bpe flags
@@ -155,11 +111,26 @@ class How2SignVideoTask(FairseqTask):
 
     def build_model(self, cfg, from_checkpoint=False):
         model = super().build_model(cfg, from_checkpoint)
+        pretrained = getattr(cfg, "pretrained_encoder", None)
+        # a checkpoint being restored (generation, the Python API) already holds the fine-tuned encoder
+        if pretrained and not from_checkpoint:
+            model.load_pretrained_encoder(pretrained)
         if self.cfg.eval_bleu:
             gen_args = json.loads(self.cfg.eval_bleu_args or "{}")
             self.sequence_generator = self.build_generator([model], Namespace(**gen_args))
             self.bpe = self.build_bpe()
         return model
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        if not self._optimizer_checked:
+            self._optimizer_checked = True
+            if getattr(model, "uses_param_groups", False) and not getattr(optimizer, "supports_groups", False):
+                raise ValueError(
+                    "model.encoder_layer_decay is set, but the optimizer ignores per-layer learning rates: use "
+                    "optimizer._name=composite with dynamic_groups=true and lr_scheduler._name=pass_through "
+                    "(see configs/finetune_base.yaml)"
+                )
+        return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
 
     # -- validation BLEU, logged as sufficient statistics so it sums across workers --
 
