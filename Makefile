@@ -8,9 +8,10 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 FAIRSEQ ?= ve-fairseq==0.12.3
 DEMO_DIR ?= work_dirs/synthetic_demo
+EXPERIMENT_DIR ?= work_dirs/pretraining_experiment
 PYTEST_ARGS ?=
 
-.PHONY: install demo test benchmark clean
+.PHONY: install demo pretrain-experiment test benchmark clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +28,10 @@ $(VENV)/.installed: setup.py constraints.txt
 demo: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_synthetic_recipe.sh $(DEMO_DIR)
 
+# MAE pretraining vs training from scratch on synthetic data (README, "Pretraining"); ~35 min on 2 cores
+pretrain-experiment: install
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_pretraining_experiment.sh $(EXPERIMENT_DIR)
+
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
@@ -34,4 +39,4 @@ benchmark: install
 	$(PY) scripts/benchmark_data.py
 
 clean:
-	rm -rf $(DEMO_DIR)
+	rm -rf $(DEMO_DIR) $(EXPERIMENT_DIR)

@@ -43,11 +43,16 @@ setup(
         # face blurring (ssvp_plugin/prep/face_blur.py, --blur-faces): the Haar cascades it
         # detects with ship inside the 4.x wheels; 5.x wheels dropped them (and CascadeClassifier)
         "opencv-python-headless>=4.5,<5",
+        # scripts/convert_video_mae_checkpoint.py: Hugging Face publishes VideoMAE weights as .safetensors
+        "safetensors>=0.4",
     ],
     extras_require={
         "dev": [
             "pytest>=7",
             "scikit-image",  # tests/test_face_blur.py: its bundled astronaut photo is the real test face
+            # tests/test_convert_checkpoints.py: the reference VideoMAE the conversion is checked against
+            # (a test dependency only: the plugin never imports it)
+            "transformers>=4.40",
         ]
     },
     entry_points={"console_scripts": ["ssvp-slt-translate=ssvp_plugin.translate:main"]},
