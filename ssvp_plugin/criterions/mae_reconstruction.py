@@ -10,7 +10,8 @@ from fairseq.dataclass import FairseqDataclass
 class MaeReconstructionCriterion(FairseqCriterion):
     """Sum of per-patch MSE over hidden, non-padding patches; ``sample_size`` is their count,
     so the logged ``loss`` is the mean error per hidden patch (in per-patch normalised
-    pixel units with ``norm_pix_loss``: ~1.0 means predicting each patch's mean)."""
+    pixel units with ``norm_pix_loss``: ~1.0 means predicting each patch's mean).
+    ``hidden_share`` is the share of (non-padding) tokens the model had to predict."""
 
     def forward(self, model, sample, reduce=True):
         out = model(**sample["net_input"])
@@ -18,13 +19,15 @@ class MaeReconstructionCriterion(FairseqCriterion):
         weights = out["loss_mask"].to(per_patch.dtype)
         loss = (per_patch * weights).sum()
         n_hidden = int(weights.sum().item())
+        padding = out.get("token_padding")
+        n_tokens = out["mask"].numel() - (int(padding.sum().item()) if padding is not None else 0)
         logging_output = {
             "loss": loss.data,
             "ntokens": sample["ntokens"],
             "nsentences": sample["nsentences"],
             "sample_size": n_hidden,
             "n_hidden": n_hidden,
-            "n_tokens": int(out["mask"].numel()),
+            "n_tokens": n_tokens,  # clip tokens that are not padding
         }
         return loss, max(n_hidden, 1), logging_output
 

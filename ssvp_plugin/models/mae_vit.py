@@ -122,7 +122,8 @@ class MaeVitModel(BaseFairseqModel):
 
         Returns a dict: ``pred`` and ``target`` (B, N, patch_dim), ``mask`` (B, N)
         True at hidden tokens, ``loss_mask`` (B, N) hidden and not padding,
-        ``keep`` (B, K) visible token indices, ``t`` and ``grid``.
+        ``token_padding`` (B, N) True at padding (or None), ``keep`` (B, K)
+        visible token indices, ``t`` and ``grid``.
         """
         tokens, time_padding = self.encoder.patchify(source, padding_mask)  # (B, t, g, C), (B, t)
         b, t, g, c = tokens.shape
@@ -137,12 +138,20 @@ class MaeVitModel(BaseFairseqModel):
         if self.cfg.norm_pix_loss:
             target = normalise_patches(target)[0]
         loss_mask = mask if token_padding is None else mask & ~token_padding
-        return {"pred": pred, "target": target, "mask": mask, "loss_mask": loss_mask, "keep": keep, "t": t, "grid": grid}
+        return {
+            "pred": pred, "target": target, "mask": mask, "loss_mask": loss_mask, "token_padding": token_padding,
+            "keep": keep, "t": t, "grid": grid,
+        }
 
     @torch.no_grad()
     def reconstruct(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Normalised-pixel clips (B, C, T, H, W): ``masked`` input (hidden patches zeroed), ``reconstruction``
-        (predicted patches, visible ones from the input) and ``mask`` (1 where hidden)."""
+        (predicted patches, visible ones from the input) and ``mask`` (1 where hidden).
+
+        With ``norm_pix_loss`` the model predicts only each patch's normalised pattern, so each hidden
+        patch gets its *true* mean and spread back (as MAE's figures do): even an untrained model then
+        shows flat patches of the right colour. Judge learning against that flat-patch baseline
+        (``scripts/render_mae_reconstructions.py`` prints it)."""
         out = self.forward(source, padding_mask)
         u, p = self.cfg.tubelet_size, self.cfg.patch_size
         patches = patchify_pixels(source, u, p)
