@@ -16,7 +16,8 @@ def num_kept(n: int, mask_ratio: float) -> int:
     """Tokens left visible out of ``n`` (at least one, as in MAE: ``int(n * (1 - ratio))``)."""
     if not 0.0 <= mask_ratio < 1.0:
         raise ValueError(f"mask ratio must be in [0, 1), got {mask_ratio}")
-    return max(1, int(n * (1.0 - mask_ratio)))
+    # the epsilon keeps float error from dropping a token: 100 * (1 - 0.9) is 9.999999999999998
+    return max(1, int(n * (1.0 - mask_ratio) + 1e-6))
 
 
 def _random_subset(batch: int, n: int, k: int, generator: Optional[torch.Generator]) -> torch.Tensor:
