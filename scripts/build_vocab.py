@@ -31,7 +31,13 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_plugin.data.data_config import DATA_CONFIG_NAME, DataConfigError, VideoDataConfig  # noqa: E402
+from ssvp_plugin.data.data_config import (  # noqa: E402
+    DATA_CONFIG_NAME,
+    VIDEO_SETTINGS,
+    DataConfigError,
+    VideoDataConfig,
+    add_video_setting_arguments,
+)
 from ssvp_plugin.data.manifest import ManifestError, read_manifest  # noqa: E402
 from ssvp_plugin.data.text import PUNCTUATION_CHOICES, normalize_caption  # noqa: E402
 
@@ -44,7 +50,6 @@ SPECIAL_IDS = {"bos_id": 0, "pad_id": 1, "eos_id": 2, "unk_id": 3}
 N_SPECIAL = len(SPECIAL_IDS)
 
 # command-line flag -> VideoDataConfig field, for the settings kept from an existing config
-VIDEO_SETTINGS = ("target_fps", "num_frames", "sampling_rate", "resize_short_side", "crop_size", "mean", "std")
 
 
 class VocabError(Exception):
@@ -155,13 +160,7 @@ def main(argv=None):
         help="keep or strip punctuation before sentencepiece (default: as in an existing config.yaml, else keep)",
     )
     g = parser.add_argument_group("video settings (default: an existing config.yaml's, else the VideoDataConfig defaults)")
-    g.add_argument("--target-fps", type=float)
-    g.add_argument("--num-frames", type=int)
-    g.add_argument("--sampling-rate", type=int)
-    g.add_argument("--resize-short-side", type=int)
-    g.add_argument("--crop-size", type=int)
-    g.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"))
-    g.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"))
+    add_video_setting_arguments(g)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
 

@@ -25,13 +25,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ssvp_plugin.data.data_config import DataConfigError, VideoDataConfig  # noqa: E402
+from ssvp_plugin.data.data_config import (  # noqa: E402
+    VIDEO_SETTINGS,
+    DataConfigError,
+    VideoDataConfig,
+    add_video_setting_arguments,
+)
 from ssvp_plugin.data.manifest import REQUIRED_COLUMNS, write_manifest  # noqa: E402
 from ssvp_plugin.data.video_io import VideoError, probe_video  # noqa: E402
 
 logger = logging.getLogger("make_video_manifest")
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm"}
-VIDEO_SETTINGS = ("target_fps", "num_frames", "sampling_rate", "resize_short_side", "crop_size", "mean", "std")
 
 
 def find_videos(folder: Path):
@@ -63,13 +67,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=8, help="threads probing videos")
     g = parser.add_argument_group("frame settings (override --like, else VideoDataConfig defaults)")
-    g.add_argument("--target-fps", type=float)
-    g.add_argument("--num-frames", type=int)
-    g.add_argument("--sampling-rate", type=int)
-    g.add_argument("--resize-short-side", type=int)
-    g.add_argument("--crop-size", type=int)
-    g.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"))
-    g.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"))
+    add_video_setting_arguments(g)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
 

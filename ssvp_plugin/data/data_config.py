@@ -13,6 +13,8 @@ from typing import List, Optional
 import yaml
 
 DATA_CONFIG_NAME = "config.yaml"
+# the frame settings (as opposed to vocabulary and caption settings)
+VIDEO_SETTINGS = ("target_fps", "num_frames", "sampling_rate", "resize_short_side", "crop_size", "mean", "std")
 
 
 class DataConfigError(ValueError):
@@ -113,3 +115,14 @@ class VideoDataConfig:
         path = Path(root) / DATA_CONFIG_NAME
         path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
         return path
+
+
+def add_video_setting_arguments(group) -> None:
+    """``--target-fps`` ... ``--std`` on an argparse group; unset ones stay None (keep the base value)."""
+    group.add_argument("--target-fps", type=float)
+    group.add_argument("--num-frames", type=int)
+    group.add_argument("--sampling-rate", type=int)
+    group.add_argument("--resize-short-side", type=int)
+    group.add_argument("--crop-size", type=int)
+    group.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"))
+    group.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"))
