@@ -49,8 +49,11 @@ def load_checkpoint_safely(path) -> dict:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        # torch's first line is generic; the one naming the refused GLOBAL is what tells the user why
+        detail = next((line for line in lines if "GLOBAL" in line), lines[0] if lines else type(e).__name__)
         raise PretrainedEncoderError(
-            f"{path}: refused by torch.load(weights_only=True): {str(e).splitlines()[0]} "
+            f"{path}: refused by torch.load(weights_only=True): {detail} "
             f"(the file pickles objects other than tensors; only {[g.__name__ for g in SAFE_GLOBALS]} are allowed)"
         ) from e
     except Exception as e:  # truncated zip, not a torch file at all, ...
@@ -106,12 +109,23 @@ def read_encoder_source(path) -> EncoderSource:
         prefix = FAIRSEQ_ENCODER_PREFIXES[name]
         state = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
         ignored = [k for k in ckpt["model"] if not k.startswith(prefix)]
-        return EncoderSource(path, f"fairseq {name} checkpoint", state, ignored)
+        return EncoderSource(path, f"fairseq {name} checkpoint", state, ignored, _mae_decoder_grid(ckpt["model"]))
     raise PretrainedEncoderError(
         f"{path}: neither a mae_vit / mae_vit_slt checkpoint of this project nor an encoder file "
         f"(top-level keys: {sorted(ckpt)[:8]}). Convert public VideoMAE or mae_st weights first with "
         f"scripts/convert_video_mae_checkpoint.py"
     )
+
+
+def _mae_decoder_grid(model_state) -> Optional[Dict[str, object]]:
+    """(time steps, spatial grid) a mae_vit checkpoint was trained at, read off its decoder's separable
+    tables (its encoder's joint table alone cannot tell clip length from crop size)."""
+    spatial = model_state.get("decoder.pos_embed_spatial")
+    temporal = model_state.get("decoder.pos_embed_temporal")
+    if spatial is None or temporal is None:
+        return None
+    side = math.isqrt(spatial.shape[1])
+    return {"time_steps": temporal.shape[1], "grid": (side, side)} if side * side == spatial.shape[1] else None
 
 
 @dataclass
@@ -137,6 +151,8 @@ class LoadReport:
 
 def _source_grid(key: str, src: torch.Tensor, vit: VideoViT, geometry: Optional[dict]) -> Tuple[int, Tuple[int, int]]:
     """(time steps, spatial grid) a source position table was trained for."""
+    if geometry and "grid" in geometry:
+        return geometry["time_steps"], tuple(geometry["grid"])
     if geometry:
         g = geometry["img_size"] // geometry["patch_size"]
         return max(1, math.ceil(geometry["num_frames"] / geometry["tubelet_size"])), (g, g)
@@ -148,13 +164,11 @@ def _source_grid(key: str, src: torch.Tensor, vit: VideoViT, geometry: Optional[
         return vit.temporal_size, (side, side)
     if key == "pos_embed_temporal":
         return n, vit.grid_size
-    g = vit.grid_size[0] * vit.grid_size[1]
-    if n % g:
-        raise PretrainedEncoderError(
-            f"{key}: {n} positions; cannot tell the pretraining clip length and crop apart "
-            f"(the crop size must match for joint position tables from this file)"
-        )
-    return n // g, vit.grid_size
+    raise PretrainedEncoderError(
+        f"{key}: the file's joint table has {n} positions and the model's {vit.temporal_size * vit.grid_size[0] * vit.grid_size[1]}; "
+        f"this file does not record the clip length and crop it was trained at, so the table cannot be "
+        f"interpolated: fine-tune with the pretraining num_frames / crop_size"
+    )
 
 
 def _fit_pos_embed(key, src, vit, geometry):
@@ -211,6 +225,11 @@ def load_pretrained_vit(vit: VideoViT, path) -> LoadReport:
             f"{source.path}: the model has {len(report.missing)} encoder weights the file lacks "
             f"({', '.join(report.missing[:6])}{', ...' if len(report.missing) > 6 else ''}). {hint}"
         )
+    if report.unexpected:
+        raise PretrainedEncoderError(
+            f"{source.path}: the file has {len(report.unexpected)} encoder weights the model has no place for "
+            f"({', '.join(report.unexpected[:6])}{', ...' if len(report.unexpected) > 6 else ''}). {hint}"
+        )
     vit.load_state_dict(new_state, strict=True)
     return report
 
@@ -227,7 +246,7 @@ def _hint(source: EncoderSource, report: LoadReport, vit: VideoViT) -> str:
     if "cls_token" in missing:
         return "The file has no class token: set model.encoder_cls_token=false."
     geometry = source.geometry
-    if geometry:
+    if geometry and "embed_dim" in geometry:
         return (
             f"The file's encoder: embed_dim={geometry.get('embed_dim')}, depth={geometry.get('depth')}, "
             f"heads={geometry.get('num_heads')}, patch={geometry.get('patch_size')}, tubelet={geometry.get('tubelet_size')}; "

@@ -124,7 +124,9 @@ class How2SignVideoTask(FairseqTask):
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         if not self._optimizer_checked:
             self._optimizer_checked = True
-            if getattr(model, "uses_param_groups", False) and not getattr(optimizer, "supports_groups", False):
+            # fp16 / amp wrap the real optimizer (fp32_optimizer, wrapped_optimizer) and answer for themselves
+            inner = getattr(optimizer, "fp32_optimizer", None) or getattr(optimizer, "wrapped_optimizer", None) or optimizer
+            if getattr(model, "uses_param_groups", False) and not getattr(inner, "supports_groups", False):
                 raise ValueError(
                     "model.encoder_layer_decay is set, but the optimizer ignores per-layer learning rates: use "
                     "optimizer._name=composite with dynamic_groups=true and lr_scheduler._name=pass_through "
