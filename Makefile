@@ -28,7 +28,7 @@ $(VENV)/.installed: setup.py constraints.txt
 demo: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_synthetic_recipe.sh $(DEMO_DIR)
 
-# MAE pretraining vs training from scratch on synthetic data (README, "Pretraining"); ~35 min on 2 cores
+# MAE pretraining vs training from scratch on synthetic data (README, "Pretraining"); about an hour on 2 cores
 pretrain-experiment: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_pretraining_experiment.sh $(EXPERIMENT_DIR)
 
