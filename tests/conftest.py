@@ -5,13 +5,16 @@ import contextlib
 import importlib.util
 import io
 import logging
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
 
 
@@ -47,6 +50,28 @@ def run_script_captured(name: str, *argv):
 
 def run_script(name: str, *argv) -> int:
     return run_script_captured(name, *argv)[0]
+
+
+def run_tool(cmd, cwd) -> str:
+    """Run a command-line tool (fairseq-hydra-train, fairseq-generate, ...); assert success; return its output."""
+    # one intra-op thread: the tiny test models run several times faster on a small shared machine
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    res = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, f"{cmd[0]} failed:\n{out[-4000:]}"
+    return out
+
+
+def hydra_train(config_name: str, data, save_dir, cwd, *overrides) -> str:
+    """``fairseq-hydra-train`` with one of configs/, absolute paths, no loader workers, a log line per update."""
+    return run_tool(
+        [
+            BIN / "fairseq-hydra-train", "--config-dir", REPO / "configs", "--config-name", config_name,
+            f"task.data={data}", f"common.user_dir={REPO / 'ssvp_plugin'}", f"checkpoint.save_dir={save_dir}",
+            "dataset.num_workers=0", "common.log_interval=1", *overrides,
+        ],
+        cwd,
+    )
 
 
 # data settings for tests: short clips, small frames (the synthetic clips are 64x64, 46-100 frames)
@@ -97,3 +122,11 @@ def load_task(data: Path, **overrides):
 
     cfg = How2SignVideoConfig(data=str(data), seed=1, train_subset="train", **overrides)
     return How2SignVideoTask.setup_task(cfg)
+
+
+def load_unlabelled_task(data: Path, **overrides):
+    """Set up the unlabelled_video (pretraining) task on a data root, as fairseq would."""
+    from ssvp_plugin.tasks.unlabelled_video import UnlabelledVideoConfig, UnlabelledVideoTask
+
+    cfg = UnlabelledVideoConfig(data=str(data), seed=1, train_subset="train", **overrides)
+    return UnlabelledVideoTask.setup_task(cfg)

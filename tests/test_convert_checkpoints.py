@@ -107,7 +107,7 @@ def expected_settings(path):
 
 @pytest.mark.parametrize("mean_pooling", [False, True], ids=["final_norm", "mean_pooling"])
 def test_hf_videomae_model_features_match(tmp_path, mean_pooling):
-    transformers = pytest.importorskip("transformers")
+    import transformers
     torch.manual_seed(0)
     model = randomise_(transformers.VideoMAEModel(hf_config(transformers, use_mean_pooling=mean_pooling)), seed=2).eval()
     model.save_pretrained(tmp_path / "hf")  # model.safetensors (q_bias / v_bias naming) + config.json
@@ -129,7 +129,7 @@ def test_hf_videomae_model_features_match(tmp_path, mean_pooling):
 
 
 def test_hf_videomae_pretraining_state_dict_ignores_decoder(tmp_path):
-    transformers = pytest.importorskip("transformers")
+    import transformers
     torch.manual_seed(0)
     cfg = hf_config(transformers, use_mean_pooling=False, decoder_hidden_size=32, decoder_num_hidden_layers=1,
                     decoder_num_attention_heads=2, decoder_intermediate_size=64)
@@ -183,7 +183,7 @@ def original_naming(hf_state, prefix, final_norm):
 
 @pytest.mark.parametrize("kind", ["pretraining", "finetuned"])
 def test_original_videomae_naming_features_match(tmp_path, kind):
-    transformers = pytest.importorskip("transformers")
+    import transformers
     torch.manual_seed(0)
     mean_pooling = kind == "finetuned"  # the authors' fine-tuned models pool: no final norm, an fc_norm instead
     model = randomise_(transformers.VideoMAEModel(hf_config(transformers, use_mean_pooling=mean_pooling)), seed=5).eval()

@@ -1,37 +1,19 @@
 """The user's path through the real command-line tools: fairseq-hydra-train, then
 fairseq-generate, then parsing and scoring the output."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
+from conftest import BIN, REPO, hydra_train
+from conftest import run_tool as run
 from ssvp_plugin.data.manifest import read_manifest
 from ssvp_plugin.scoring import parse_generate_output, score
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-def run(cmd, cwd):
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    res = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, f"{cmd[0]} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return res.stdout + res.stderr
-
 
 def train(data, save_dir, cwd, max_update):
-    return run(
-        [
-            BIN / "fairseq-hydra-train", "--config-dir", REPO / "configs", "--config-name", "quick_synthetic",
-            f"task.data={data}", f"common.user_dir={REPO / 'ssvp_plugin'}", f"checkpoint.save_dir={save_dir}",
-            f"optimization.max_update={max_update}", "lr_scheduler.warmup_updates=2", "dataset.num_workers=0",
-            "dataset.validate_interval=1", "common.log_interval=1",
-        ],
-        cwd,
+    return hydra_train(
+        "quick_synthetic", data, save_dir, cwd,
+        f"optimization.max_update={max_update}", "lr_scheduler.warmup_updates=2", "dataset.validate_interval=1",
     )
 
 

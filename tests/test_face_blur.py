@@ -4,14 +4,13 @@ animated into a short clip by sliding a 256x256 window over it (1 px down, 2 px 
 import os
 import socket
 
+import cv2
 import numpy as np
 import pytest
+import skimage.data as skdata
 
-cv2 = pytest.importorskip("cv2")
-skdata = pytest.importorskip("skimage.data")
-
-from ssvp_plugin.prep import face_blur  # noqa: E402
-from ssvp_plugin.prep.face_blur import FaceBlurrer, blur_faces  # noqa: E402
+from ssvp_plugin.prep import face_blur
+from ssvp_plugin.prep.face_blur import FaceBlurrer, blur_faces
 
 N_FRAMES = 20
 SIZE = 256

@@ -1,9 +1,6 @@
 """scripts/render_mae_reconstructions.py and ssvp_plugin/pretraining_viz.py: MAE reconstructions as a PNG."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -11,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_script_captured
+from conftest import hydra_train, load_unlabelled_task, run_script_captured
 from ssvp_plugin.pretraining_viz import (
     BACKGROUND,
     CLIP_GAP,
@@ -28,8 +25,6 @@ from ssvp_plugin.pretraining_viz import (
     write_png,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 MEAN, STD = [0.45, 0.40, 0.35], [0.225, 0.25, 0.2]
 
 
@@ -165,22 +160,17 @@ def test_render_grid_lays_out_rows_frames_and_labels(tmp_path):
 @pytest.fixture(scope="module")
 def mae_checkpoint(synthetic_root, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("mae_recon")
-    cmd = [
-        BIN / "fairseq-hydra-train", "--config-dir", REPO / "configs", "--config-name", "pretrain_mae_tiny",
-        f"task.data={synthetic_root}", f"common.user_dir={REPO / 'ssvp_plugin'}", f"checkpoint.save_dir={work / 'ckpt'}",
+    hydra_train(
+        "pretrain_mae_tiny", synthetic_root, work / "ckpt", work,
         "optimization.max_update=3", "lr_scheduler.warmup_updates=1", "dataset.validate_interval=1",
         "checkpoint.save_interval_updates=0",
-    ]
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    res = subprocess.run([str(c) for c in cmd], cwd=work, env=env, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, f"pretraining failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    )
     ckpt = work / "ckpt" / "checkpoint_last.pt"
     assert ckpt.is_file()
     return ckpt
 
 
 def test_script_renders_input_masked_and_reconstruction_rows(mae_checkpoint, synthetic_root, tmp_path):
-    from ssvp_plugin.tasks.unlabelled_video import UnlabelledVideoConfig, UnlabelledVideoTask
     from fairseq import checkpoint_utils
 
     out = tmp_path / "recon.png"
@@ -199,7 +189,7 @@ def test_script_renders_input_masked_and_reconstruction_rows(mae_checkpoint, syn
     assert image.shape == (2 + 3 * 3 * 66 + 2 * 6, 112 + 2 + 5 * 66, 3)  # 608 x 444
 
     # what the script saw, rebuilt here: val clips as evaluation decodes them, the model's own masks
-    task = UnlabelledVideoTask.setup_task(UnlabelledVideoConfig(data=str(synthetic_root)))
+    task = load_unlabelled_task(synthetic_root)
     task.load_dataset("val")
     ds = task.dataset("val")
     items = [ds[i] for i in range(n_clips)]

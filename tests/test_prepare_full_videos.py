@@ -519,11 +519,6 @@ def test_blur_faces_reencodes_every_clip_through_the_blurrer(videos, tmp_path):
 
 
 def test_blur_faces_with_the_real_blurrer(videos, tmp_path):
-    pytest.importorskip("cv2")
-    try:
-        from ssvp_plugin.prep.face_blur import FaceBlurrer  # noqa: F401
-    except Exception as e:  # another module, maybe not there yet
-        pytest.skip(f"face_blur not importable: {e}")
     csv_path = write_csv(tmp_path / "train.csv", GOOD_ROWS[:1])
     out = tmp_path / "data"
     rc, text = run_prepare("--csv", csv_path, "--videos", videos, "--out", out, "--blur-faces")

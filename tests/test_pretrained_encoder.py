@@ -17,8 +17,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,7 +26,8 @@ from fairseq import optim
 from fairseq.dataclass.configs import CommonConfig, DistributedTrainingConfig, OptimizationConfig
 from omegaconf import OmegaConf
 
-from conftest import load_task
+from conftest import BIN, REPO, hydra_train, load_task, load_unlabelled_task
+from conftest import run_tool as run
 from ssvp_plugin.criterions.label_smoothed_ce import SltLabelSmoothedCrossEntropy
 from ssvp_plugin.data.manifest import read_manifest
 from ssvp_plugin.models.mae_vit import MaeVitConfig, MaeVitModel
@@ -41,10 +40,7 @@ from ssvp_plugin.models.video_vit import (
     resize_temporal_pos_embed,
 )
 from ssvp_plugin.scoring import parse_generate_output
-from ssvp_plugin.tasks.unlabelled_video import UnlabelledVideoConfig, UnlabelledVideoTask
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 REPORT_LOGGER = "ssvp_plugin.models.pretrained_encoder"
 # the test data config: 16 frames (8 tubelet steps), 32 px crops of 16 px patches (2x2 grid); tiny preset
 T, GRID, DIM, DEPTH = 8, (2, 2), 128, 4
@@ -131,24 +127,9 @@ def criterion(task):
     return SltLabelSmoothedCrossEntropy(task, sentence_avg=False, label_smoothing=0.1, report_accuracy=True)
 
 
-def run(cmd, cwd):
-    # one thread: on a small shared machine, tiny models run several times faster than with a thread per core
-    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
-    res = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, f"{cmd[0]} failed:\n{out[-4000:]}"
-    return out
-
-
-def hydra_train(config_name, data, save_dir, cwd, *overrides):
-    return run(
-        [
-            BIN / "fairseq-hydra-train", "--config-dir", REPO / "configs", "--config-name", config_name,
-            f"task.data={data}", f"common.user_dir={REPO / 'ssvp_plugin'}", f"checkpoint.save_dir={save_dir}",
-            "optimization.max_update=1", "dataset.disable_validation=true", "dataset.num_workers=0",
-            "common.log_interval=1", *overrides,
-        ],
-        cwd,
+def train_briefly(config_name, data, save_dir, cwd, *overrides):
+    return hydra_train(
+        config_name, data, save_dir, cwd, "optimization.max_update=1", "dataset.disable_validation=true", *overrides
     )
 
 
@@ -180,8 +161,7 @@ def batch(task):
 @pytest.fixture(scope="module")
 def mae(synthetic_root):
     """A mae_vit model as pretraining on the test data builds it (same clip length and crop), weights random."""
-    cfg = UnlabelledVideoConfig(data=str(synthetic_root), seed=1, train_subset="train")
-    return build_mae(UnlabelledVideoTask.setup_task(cfg))
+    return build_mae(load_unlabelled_task(synthetic_root))
 
 
 @pytest.fixture(scope="module")
@@ -438,7 +418,7 @@ def finetuned(small_root, mae, tmp_path_factory):
     work = tmp_path_factory.mktemp("finetune")
     (work / "pretraining").mkdir()
     pretrained = save_fairseq_checkpoint(work / "pretraining" / "checkpoint_last.pt", mae, "mae_vit")
-    log = hydra_train("quick_synthetic", small_root, work / "ckpt", work, "lr_scheduler.warmup_updates=1",
+    log = train_briefly("quick_synthetic", small_root, work / "ckpt", work, "lr_scheduler.warmup_updates=1",
                       f"++model.pretrained_encoder={pretrained}")
     return SimpleNamespace(work=work, pretrained=pretrained, ckpt=work / "ckpt" / "checkpoint_last.pt", log=log)
 
@@ -563,7 +543,7 @@ def test_composite_optimizer_passes_the_check(synthetic_root, batch, fp16):
 
 
 def test_finetune_config_trains_with_per_layer_learning_rates(small_root, mae_ckpt, tmp_path):
-    log = hydra_train(
+    log = train_briefly(
         "finetune_base_pretrained", small_root, tmp_path / "ckpt", tmp_path, f"model.pretrained_encoder={mae_ckpt}",
         "model.preset=tiny", "common.fp16=false",
     )

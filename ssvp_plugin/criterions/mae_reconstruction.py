@@ -1,6 +1,5 @@
 """Criterion ``mae_reconstruction``: mean squared error on the hidden tubelet patches."""
 
-import torch
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass

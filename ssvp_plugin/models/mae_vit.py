@@ -72,8 +72,8 @@ class MaeDecoder(nn.Module):
         x = self.embed(latent)
         b, _, d = x.shape
         g = grid[0] * grid[1]
-        full = self.mask_token.expand(b, t * g, d).clone()
-        full = full.scatter(1, keep.unsqueeze(-1).expand(-1, -1, d), x)
+        # out-of-place scatter: one new tensor, mask tokens everywhere but at the visible positions
+        full = self.mask_token.expand(b, t * g, d).scatter(1, keep.unsqueeze(-1).expand(-1, -1, d), x)
         spatial = resize_spatial_pos_embed(self.pos_embed_spatial, self.grid, grid)
         temporal = self.pos_embed_temporal
         temporal = temporal[:, :t] if t <= temporal.shape[1] else resize_temporal_pos_embed(temporal, t)

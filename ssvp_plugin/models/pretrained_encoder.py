@@ -191,17 +191,15 @@ def load_pretrained_vit(vit: VideoViT, path) -> LoadReport:
     tables, which are interpolated), or when the model has weights the file
     lacks.
     """
-    source = read_encoder_source(path)
+    source = read_encoder_source(path)  # keys already in VideoViT naming (prefix map or converter key map)
     target = vit.state_dict()
-    # explicit map: every encoder weight has exactly one source key of the same name
-    key_map = {k: k for k in target}
     report = LoadReport(ignored=source.ignored)
     new_state, mismatched = {}, []
-    for dst, src_key in key_map.items():
-        if src_key not in source.state:
+    for dst in target:
+        if dst not in source.state:
             report.missing.append(dst)
             continue
-        value = source.state[src_key]
+        value = source.state[dst]
         if value.shape != target[dst].shape and dst in POS_EMBED_KEYS and value.shape[-1] == target[dst].shape[-1]:
             fitted = _fit_pos_embed(dst, value, vit, source.geometry)
             report.interpolated.append((dst, tuple(value.shape), tuple(fitted.shape)))
@@ -211,7 +209,7 @@ def load_pretrained_vit(vit: VideoViT, path) -> LoadReport:
             continue
         new_state[dst] = value.to(target[dst].dtype)
         report.loaded.append(dst)
-    report.unexpected = sorted(set(source.state) - set(key_map.values()))
+    report.unexpected = sorted(set(source.state) - set(target))
     for line in report.lines(source):
         logger.info(line)
     hint = _hint(source, report, vit)
