@@ -16,7 +16,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["ssvp_plugin", "ssvp_plugin.*"]),
+    packages=find_packages(include=["ssvp_plugin", "ssvp_plugin.*", "ssvp_slt", "ssvp_slt.*"]),
     install_requires=[
         # torch is installed first by `make install` (CPU build by default; see TORCH in the Makefile)
         "torch>=2.6",
@@ -40,7 +40,7 @@ setup(
         "pyyaml",
         "tensorboard",
         "tensorboardX",  # silences fairseq's notice and is what it logs with
-        # face blurring (ssvp_plugin/prep/face_blur.py, --blur-faces): the Haar cascades it
+        # face blurring (ssvp_slt/prep/face_blur.py, --blur-faces): the Haar cascades it
         # detects with ship inside the 4.x wheels; 5.x wheels dropped them (and CascadeClassifier)
         "opencv-python-headless>=4.5,<5",
         # scripts/convert_video_mae_checkpoint.py: Hugging Face publishes VideoMAE weights as .safetensors
@@ -55,7 +55,7 @@ setup(
             "transformers>=4.40",
         ]
     },
-    entry_points={"console_scripts": ["ssvp-slt-translate=ssvp_plugin.translate:main"]},
+    entry_points={"console_scripts": ["ssvp-slt-translate=ssvp_slt.translate:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

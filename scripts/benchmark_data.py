@@ -23,8 +23,8 @@ import av  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ssvp_plugin.data.frame_sampling import sample_frame_indices  # noqa: E402
-from ssvp_plugin.data.video_io import resized_shape  # noqa: E402
+from ssvp_slt.corpus.frame_sampling import sample_frame_indices  # noqa: E402
+from ssvp_slt.corpus.video_io import resized_shape  # noqa: E402
 
 
 def plain_pyav(path, indices, short_side):

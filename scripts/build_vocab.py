@@ -7,7 +7,7 @@
          --crop-size 224 --mean 0.45 0.45 0.45 --std 0.225 0.225 0.225]
 
 Reads DATA_ROOT/<train-split>.tsv, normalises the captions exactly as the task
-does (ssvp_plugin.data.text.normalize_caption) and writes
+does (ssvp_slt.corpus.text.normalize_caption) and writes
 
     DATA_ROOT/spm.model, spm.vocab   sentencepiece model (ids: <s>=0 <pad>=1 </s>=2 <unk>=3)
     DATA_ROOT/dict.txt                fairseq dictionary, in sentencepiece id order, so a
@@ -31,15 +31,15 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_plugin.data.data_config import (  # noqa: E402
+from ssvp_slt.corpus.data_config import (  # noqa: E402
     DATA_CONFIG_NAME,
     VIDEO_SETTINGS,
     DataConfigError,
     VideoDataConfig,
     add_video_setting_arguments,
 )
-from ssvp_plugin.data.manifest import ManifestError, read_manifest  # noqa: E402
-from ssvp_plugin.data.text import PUNCTUATION_CHOICES, normalize_caption  # noqa: E402
+from ssvp_slt.corpus.manifest import ManifestError, read_manifest  # noqa: E402
+from ssvp_slt.corpus.text import PUNCTUATION_CHOICES, normalize_caption  # noqa: E402
 
 logger = logging.getLogger("build_vocab")
 

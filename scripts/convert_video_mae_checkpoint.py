@@ -36,7 +36,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_plugin.convert import (  # noqa: E402
+from ssvp_slt.convert import (  # noqa: E402
     FORMATS,
     GeometryOverrides,
     convert_checkpoint,

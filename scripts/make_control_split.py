@@ -25,8 +25,8 @@ from typing import List, Sequence
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_plugin.data.manifest import MANIFEST_COLUMNS, ManifestError, read_manifest, write_manifest  # noqa: E402
-from ssvp_plugin.data.text import normalize_caption  # noqa: E402
+from ssvp_slt.corpus.manifest import MANIFEST_COLUMNS, ManifestError, read_manifest, write_manifest  # noqa: E402
+from ssvp_slt.corpus.text import normalize_caption  # noqa: E402
 
 SOURCE_COLUMN = "video_from"
 

@@ -25,14 +25,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ssvp_plugin.data.data_config import (  # noqa: E402
+from ssvp_slt.corpus.data_config import (  # noqa: E402
     VIDEO_SETTINGS,
     DataConfigError,
     VideoDataConfig,
     add_video_setting_arguments,
 )
-from ssvp_plugin.data.manifest import REQUIRED_COLUMNS, write_manifest  # noqa: E402
-from ssvp_plugin.data.video_io import VideoError, probe_video  # noqa: E402
+from ssvp_slt.corpus.manifest import REQUIRED_COLUMNS, write_manifest  # noqa: E402
+from ssvp_slt.corpus.video_io import VideoError, probe_video  # noqa: E402
 
 logger = logging.getLogger("make_video_manifest")
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm"}

@@ -21,7 +21,7 @@ DATA/clips/<xx>/<SENTENCE_NAME>.mp4 (xx: two hex digits of a hash of
 VIDEO_NAME), by stream copy when the cut starts on a keyframe and nothing is
 resized, resampled or blurred, else by re-encoding (libx264, yuv420p, --crf,
 --preset). Clips hold video only. --blur-faces re-encodes every clip with the
-faces blurred (ssvp_plugin/prep/face_blur.py, needs OpenCV) at the output size.
+faces blurred (ssvp_slt/prep/face_blur.py, needs OpenCV) at the output size.
 
 Written to DATA:
   <split>.tsv                      the manifest (paths relative to DATA, captions cleaned
@@ -55,10 +55,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_plugin.data.text import PUNCTUATION_CHOICES  # noqa: E402
-from ssvp_plugin.prep.cutting import CutSettings  # noqa: E402
-from ssvp_plugin.prep.how2sign_csv import CsvFormatError  # noqa: E402
-from ssvp_plugin.prep.pipeline import (  # noqa: E402
+from ssvp_slt.corpus.text import PUNCTUATION_CHOICES  # noqa: E402
+from ssvp_slt.prep.cutting import CutSettings  # noqa: E402
+from ssvp_slt.prep.how2sign_csv import CsvFormatError  # noqa: E402
+from ssvp_slt.prep.pipeline import (  # noqa: E402
     PrepareError,
     SplitSource,
     load_data_config,

@@ -38,7 +38,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_plugin.pretraining_viz import (  # noqa: E402
+from ssvp_slt.viz.mae_reconstructions import (  # noqa: E402
     GridLayout,
     ReconstructionError,
     check_output_path,

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ssvp_plugin.synthetic.corpus import render_corpus  # noqa: E402
-from ssvp_plugin.synthetic.full_videos import SENTENCES_PER_VIDEO, render_full_videos  # noqa: E402
+from ssvp_slt.synthetic.corpus import render_corpus  # noqa: E402
+from ssvp_slt.synthetic.full_videos import SENTENCES_PER_VIDEO, render_full_videos  # noqa: E402
 
 
 def main(argv=None):

@@ -6,7 +6,7 @@
     python scripts/score_generate.py gen_test.txt [--json scores.json] [--lowercase]
 
 References are the T-<id> lines, hypotheses the D-<id> lines (H-<id> if there
-are none). See ssvp_plugin/scoring.py for the definitions.
+are none). See ssvp_slt/scoring.py for the definitions.
 """
 
 import argparse
@@ -17,7 +17,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_plugin.scoring import ScoringError, parse_generate_output, score, warnings_for  # noqa: E402
+from ssvp_slt.scoring import ScoringError, parse_generate_output, score, warnings_for  # noqa: E402
 
 ROWS = [
     ("BLEU-1", "bleu_1", "{:.2f}"),

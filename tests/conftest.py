@@ -80,7 +80,7 @@ TEST_VIDEO_SETTINGS = ["--target-fps", 25, "--num-frames", 16, "--sampling-rate"
 
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
-    from ssvp_plugin.synthetic.corpus import render_corpus
+    from ssvp_slt.synthetic.corpus import render_corpus
 
     work = tmp_path_factory.mktemp("synthetic")
     render_corpus(work / "corpus", n_train=24, n_val=6, n_test=6, seed=3, size=64, workers=2)

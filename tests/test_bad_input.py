@@ -6,8 +6,8 @@ import logging
 import pytest
 
 from conftest import load_task
-from ssvp_plugin.data.data_config import DataConfigError
-from ssvp_plugin.data.manifest import ManifestError
+from ssvp_slt.corpus.data_config import DataConfigError
+from ssvp_slt.corpus.manifest import ManifestError
 from video_helpers import write_audio_only, write_garbage, write_test_video, write_video_without_frames
 
 

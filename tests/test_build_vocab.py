@@ -9,9 +9,9 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_plugin.data.data_config import VideoDataConfig  # noqa: E402
-from ssvp_plugin.data.manifest import write_manifest  # noqa: E402
-from ssvp_plugin.data.text import normalize_caption  # noqa: E402
+from ssvp_slt.corpus.data_config import VideoDataConfig  # noqa: E402
+from ssvp_slt.corpus.manifest import write_manifest  # noqa: E402
+from ssvp_slt.corpus.text import normalize_caption  # noqa: E402
 
 SCRIPT = REPO_ROOT / "scripts" / "build_vocab.py"
 

@@ -9,8 +9,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_plugin.data.manifest import read_manifest, write_manifest  # noqa: E402
-from ssvp_plugin.data.text import normalize_caption  # noqa: E402
+from ssvp_slt.corpus.manifest import read_manifest, write_manifest  # noqa: E402
+from ssvp_slt.corpus.text import normalize_caption  # noqa: E402
 
 SCRIPT = REPO_ROOT / "scripts" / "make_control_split.py"
 

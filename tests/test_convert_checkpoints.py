@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from conftest import run_script_captured
-from ssvp_plugin.convert import model_settings
+from ssvp_slt.convert import model_settings
 from ssvp_plugin.models.pretrained_encoder import load_pretrained_vit
 from ssvp_plugin.models.video_vit import VideoViT
 

@@ -6,8 +6,8 @@ import torch
 
 from conftest import BIN, REPO, hydra_train
 from conftest import run_tool as run
-from ssvp_plugin.data.manifest import read_manifest
-from ssvp_plugin.scoring import parse_generate_output, score
+from ssvp_slt.corpus.manifest import read_manifest
+from ssvp_slt.scoring import parse_generate_output, score
 
 
 def train(data, save_dir, cwd, max_update):
@@ -70,7 +70,7 @@ def test_generate_decodes_and_the_output_is_parsed_and_scored(generated, synthet
 
 
 def test_python_api_translates_like_fairseq_generate(trained, generated, synthetic_root):
-    from ssvp_plugin.translate import SignTranslator
+    from ssvp_slt.translate import SignTranslator
 
     work, _ = trained
     by_id = {int(i): hyp for i, _, hyp in parse_generate_output(generated[0])}

@@ -1,4 +1,4 @@
-"""Face blurring (ssvp_plugin.prep.face_blur) on a real face: scikit-image's astronaut photo,
+"""Face blurring (ssvp_slt.prep.face_blur) on a real face: scikit-image's astronaut photo,
 animated into a short clip by sliding a 256x256 window over it (1 px down, 2 px left per frame)."""
 
 import os
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import skimage.data as skdata
 
-from ssvp_plugin.prep import face_blur
-from ssvp_plugin.prep.face_blur import FaceBlurrer, blur_faces
+from ssvp_slt.prep import face_blur
+from ssvp_slt.prep.face_blur import FaceBlurrer, blur_faces
 
 N_FRAMES = 20
 SIZE = 256

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ssvp_plugin.data.frame_sampling import (
+from ssvp_slt.corpus.frame_sampling import (
     grid_window,
     num_sampled_frames,
     resampled_length,

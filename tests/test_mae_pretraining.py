@@ -12,7 +12,7 @@ from fairseq import metrics
 
 from conftest import hydra_train, load_unlabelled_task, run_script_captured
 from ssvp_plugin.criterions.mae_reconstruction import MaeReconstructionCriterion
-from ssvp_plugin.data.manifest import ManifestError, read_manifest, write_manifest
+from ssvp_slt.corpus.manifest import ManifestError, read_manifest, write_manifest
 from ssvp_plugin.models.mae_vit import MaeVitConfig, MaeVitModel
 from ssvp_plugin.models.masking import make_mask, normalise_patches, num_kept, patchify_pixels, unpatchify_pixels
 from video_helpers import write_garbage, write_test_video

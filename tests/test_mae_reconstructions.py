@@ -1,4 +1,4 @@
-"""scripts/render_mae_reconstructions.py and ssvp_plugin/pretraining_viz.py: MAE reconstructions as a PNG."""
+"""scripts/render_mae_reconstructions.py and ssvp_slt/viz/mae_reconstructions.py: MAE reconstructions as a PNG."""
 
 import re
 from pathlib import Path
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import hydra_train, load_unlabelled_task, run_script_captured
-from ssvp_plugin.pretraining_viz import (
+from ssvp_slt.viz.mae_reconstructions import (
     BACKGROUND,
     CLIP_GAP,
     LABEL_WIDTH,
@@ -237,7 +237,7 @@ def test_script_renders_input_masked_and_reconstruction_rows(mae_checkpoint, syn
     torch.testing.assert_close(nothing["reconstruction"], flat, atol=1e-5, rtol=1e-5)
 
     # --seed 0 gave the validation masks (checked above); another seed gives other masks
-    from ssvp_plugin.pretraining_viz import use_mask_seed
+    from ssvp_slt.viz.mae_reconstructions import use_mask_seed
 
     use_mask_seed(model, 1)
     other = model.reconstruct(batch["net_input"]["source"], batch["net_input"]["padding_mask"])["mask"]

@@ -20,10 +20,10 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_plugin.data.manifest import read_manifest  # noqa: E402
-from ssvp_plugin.data.text import normalize_caption  # noqa: E402
-from ssvp_plugin.prep import cutting  # noqa: E402
-from ssvp_plugin.prep.pipeline import clip_path  # noqa: E402
+from ssvp_slt.corpus.manifest import read_manifest  # noqa: E402
+from ssvp_slt.corpus.text import normalize_caption  # noqa: E402
+from ssvp_slt.prep import cutting  # noqa: E402
+from ssvp_slt.prep.pipeline import clip_path  # noqa: E402
 from conftest import run_script_captured  # noqa: E402
 from video_helpers import write_audio_only, write_garbage, write_truncated_video  # noqa: E402
 
@@ -403,7 +403,7 @@ def test_leftover_temp_files_and_broken_clips_are_redone(videos, tmp_path):
 KILLER = """
 import os, runpy, signal, sys
 sys.path.insert(0, {repo!r})
-from ssvp_plugin.prep import cutting
+from ssvp_slt.prep import cutting
 published = []
 real_publish = cutting._publish
 def publish(tmp, final):
@@ -494,8 +494,8 @@ class StubBlurrer:
 
 
 def test_blur_faces_reencodes_every_clip_through_the_blurrer(videos, tmp_path):
-    from ssvp_plugin.prep.cutting import CutSettings
-    from ssvp_plugin.prep.pipeline import SplitSource, prepare_full_videos
+    from ssvp_slt.prep.cutting import CutSettings
+    from ssvp_slt.prep.pipeline import SplitSource, prepare_full_videos
 
     csv_path = write_csv(tmp_path / "train.csv", GOOD_ROWS[:4])
     out = tmp_path / "data"
@@ -562,8 +562,8 @@ def test_text_normalisation_lands_in_the_config(videos, tmp_path):
 def test_build_vocab_reads_punctuation_from_the_config(tmp_path):
     import sentencepiece as spm
 
-    from ssvp_plugin.data.data_config import VideoDataConfig
-    from ssvp_plugin.data.manifest import write_manifest
+    from ssvp_slt.corpus.data_config import VideoDataConfig
+    from ssvp_slt.corpus.manifest import write_manifest
 
     captions = ["Hi, I'm here.", "Don't stop; go on!", "It costs $3.50, right?", "Well-known (really)."]
     write_manifest(tmp_path / "train.tsv", [{"id": f"s{i}", "video": "x.mp4", "n_frames": 5, "fps": 25.0, "tgt_text": c} for i, c in enumerate(captions)])
@@ -592,7 +592,7 @@ def test_normalize_caption_punctuation():
 
 def test_synthetic_full_corpus_drops_exactly_its_broken_rows(tmp_path):
     """The synthetic How2Sign layout records its deliberately broken rows: preparation must find exactly those."""
-    from ssvp_plugin.synthetic import full_videos as fv
+    from ssvp_slt.synthetic import full_videos as fv
 
     fv.render_full_videos(tmp_path / "corpus", n_train=8, n_val=2, n_test=2, seed=5, workers=1)
     raw = tmp_path / "corpus" / "raw"
@@ -615,7 +615,7 @@ def test_synthetic_full_corpus_drops_exactly_its_broken_rows(tmp_path):
 
 
 def test_unquoted_commas_in_a_comma_separated_caption_are_kept(tmp_path):
-    from ssvp_plugin.prep.how2sign_csv import read_sentences
+    from ssvp_slt.prep.how2sign_csv import read_sentences
 
     csv_path = tmp_path / "train.csv"
     csv_path.write_text(HEADER.replace("\t", ",") + "\nv,vidA,0,vidA_0,0.0,1.5,Hi, I'm here, really.\n")

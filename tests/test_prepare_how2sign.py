@@ -15,7 +15,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_plugin.data.manifest import read_manifest  # noqa: E402
+from ssvp_slt.corpus.manifest import read_manifest  # noqa: E402
 from conftest import run_script_captured  # noqa: E402
 from video_helpers import write_audio_only, write_garbage, write_test_video, write_truncated_video  # noqa: E402
 

@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 from conftest import BIN, REPO, hydra_train, load_task, load_unlabelled_task
 from conftest import run_tool as run
 from ssvp_plugin.criterions.label_smoothed_ce import SltLabelSmoothedCrossEntropy
-from ssvp_plugin.data.manifest import read_manifest
+from ssvp_slt.corpus.manifest import read_manifest
 from ssvp_plugin.models.mae_vit import MaeVitConfig, MaeVitModel
 from ssvp_plugin.models.mae_vit_slt import MaeVitSltConfig, encoder_layer_lr_scales
 from ssvp_plugin.models.pretrained_encoder import PretrainedEncoderError, save_encoder_file
@@ -39,7 +39,7 @@ from ssvp_plugin.models.video_vit import (
     resize_spatial_pos_embed,
     resize_temporal_pos_embed,
 )
-from ssvp_plugin.scoring import parse_generate_output
+from ssvp_slt.scoring import parse_generate_output
 
 REPORT_LOGGER = "ssvp_plugin.models.pretrained_encoder"
 # the test data config: 16 frames (8 tubelet steps), 32 px crops of 16 px patches (2x2 grid); tiny preset
@@ -437,7 +437,7 @@ def test_training_starts_from_the_pretrained_encoder_and_logs_the_report(finetun
 
 
 def test_checkpoint_needs_no_pretraining_file(finetuned, small_root):
-    from ssvp_plugin.translate import SignTranslator
+    from ssvp_slt.translate import SignTranslator
 
     finetuned.pretrained.unlink()
     rows = read_manifest(small_root / "test.tsv").rows

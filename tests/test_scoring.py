@@ -10,7 +10,7 @@ import sacrebleu
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_plugin.scoring import ScoringError, parse_generate_output, score  # noqa: E402
+from ssvp_slt.scoring import ScoringError, parse_generate_output, score  # noqa: E402
 
 SCRIPT = REPO_ROOT / "scripts" / "score_generate.py"
 

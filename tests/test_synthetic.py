@@ -8,10 +8,10 @@ import av
 import numpy as np
 import pytest
 
-from ssvp_plugin.synthetic import corpus, grammar, signer
-from ssvp_plugin.synthetic.corpus import CSV_COLUMNS, SPLITS, clip_names, plan_sample, render_corpus
-from ssvp_plugin.synthetic.grammar import VOCAB, all_sentences, count_sentences, sample_splits
-from ssvp_plugin.synthetic.signer import GESTURES, HANDSHAPES, PLACES, plan_sentence, render_plan, render_sentence
+from ssvp_slt.synthetic import corpus, grammar, signer
+from ssvp_slt.synthetic.corpus import CSV_COLUMNS, SPLITS, clip_names, plan_sample, render_corpus
+from ssvp_slt.synthetic.grammar import VOCAB, all_sentences, count_sentences, sample_splits
+from ssvp_slt.synthetic.signer import GESTURES, HANDSHAPES, PLACES, plan_sentence, render_plan, render_sentence
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,10 +11,10 @@ import av
 import numpy as np
 import pytest
 
-from ssvp_plugin.synthetic import full_videos as fv
-from ssvp_plugin.synthetic.corpus import CSV_COLUMNS, SPLITS, plan_sample
-from ssvp_plugin.synthetic.grammar import caption_text, normalise_caption, sample_splits
-from ssvp_plugin.synthetic.signer import GESTURES, PLACES, REST_PLACE, render_plan
+from ssvp_slt.synthetic import full_videos as fv
+from ssvp_slt.synthetic.corpus import CSV_COLUMNS, SPLITS, plan_sample
+from ssvp_slt.synthetic.grammar import caption_text, normalise_caption, sample_splits
+from ssvp_slt.synthetic.signer import GESTURES, PLACES, REST_PLACE, render_plan
 from test_synthetic import classify_frame, hand_mask
 
 REPO = Path(__file__).resolve().parents[1]

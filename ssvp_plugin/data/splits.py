@@ -3,9 +3,9 @@
 from pathlib import Path
 from typing import List, Tuple
 
-from .data_config import VideoDataConfig
-from .manifest import ManifestError, ManifestRow, read_manifest
-from .video_checks import check_videos
+from ssvp_slt.corpus.data_config import VideoDataConfig
+from ssvp_slt.corpus.manifest import ManifestError, ManifestRow, read_manifest
+from ssvp_slt.corpus.video_checks import check_videos
 
 
 def load_split_rows(

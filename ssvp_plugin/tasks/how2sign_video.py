@@ -1,7 +1,7 @@
 """Task ``how2sign_video``: sign-language video clips -> English captions.
 
 The data root holds ``<split>.tsv`` manifests and ``config.yaml`` (see
-:mod:`ssvp_plugin.data.data_config`); everything about frames and vocabulary
+:mod:`ssvp_slt.corpus.data_config`); everything about frames and vocabulary
 is read from that config, so ``fairseq-generate DATA --path ckpt`` needs no
 further data flags.
 """
@@ -15,10 +15,10 @@ from fairseq import metrics
 from fairseq.data import Dictionary, encoders
 from fairseq.tasks import FairseqTask, register_task
 
-from ..data.data_config import VideoDataConfig
+from ssvp_slt.corpus.data_config import VideoDataConfig
 from ..data.splits import load_split_rows, log_split_summary
-from ..data.text import normalize_caption
-from ..data.video_text_dataset import VideoTextDataset
+from ssvp_slt.corpus.text import normalize_caption
+from ..data.video_clip_dataset import VideoClipDataset
 from .video_task_config import VideoTaskConfig
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class How2SignVideoTask(FairseqTask):
         if n_unk:
             logger.warning(f"{manifest_path}: {n_unk} caption(s) contain pieces missing from the dictionary (<unk>)")
         train = split == self.cfg.train_subset
-        self.datasets[split] = VideoTextDataset(
+        self.datasets[split] = VideoClipDataset(
             split,
             rows,
             video_paths,

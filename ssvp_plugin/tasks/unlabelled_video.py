@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from fairseq.tasks import FairseqTask, register_task
 
-from ..data.data_config import VideoDataConfig
+from ssvp_slt.corpus.data_config import VideoDataConfig
 from ..data.splits import load_split_rows, log_split_summary
-from ..data.video_text_dataset import VideoTextDataset
+from ..data.video_clip_dataset import VideoClipDataset
 from .video_task_config import VideoTaskConfig
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class UnlabelledVideoTask(FairseqTask):
             check=self.cfg.check_videos, workers=self.cfg.check_videos_workers,
         )
         train = split == self.cfg.train_subset
-        self.datasets[split] = VideoTextDataset(
+        self.datasets[split] = VideoClipDataset(
             split, rows, video_paths, self.data_cfg, targets=None, pad=0, eos=0, train=train,
             eval_window=str(self.cfg.eval_window), shuffle=train, seed=self.cfg.seed,
         )

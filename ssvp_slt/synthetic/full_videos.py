@@ -14,7 +14,7 @@ signing several consecutive sentences of one split (``sentences_per_video``,
 before the first sentence, between sentences and after the last one.
 
 A sentence's frames are exactly the frames the clip layout
-(:func:`~ssvp_plugin.synthetic.corpus.render_corpus`) draws for it, drawn in
+(:func:`~ssvp_slt.synthetic.corpus.render_corpus`) draws for it, drawn in
 the video's colours: the good sentences of a split are
 ``sample_splits(n_train, n_val, n_test, seed)`` in order, sentence ``i`` is
 planned with ``sample_rng(seed, split, i)`` (the clip layout's generator), so

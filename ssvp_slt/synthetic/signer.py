@@ -4,7 +4,7 @@ The signer is a head (circle) at the top centre and a torso (trapezoid) below
 it on a plain background; the dominant hand is a bright yellow shape with a
 black outline, so it stands out against background, face and shirt alike.
 
-Every word of :data:`~ssvp_plugin.synthetic.grammar.VOCAB` has a fixed
+Every word of :data:`~ssvp_slt.synthetic.grammar.VOCAB` has a fixed
 gesture ``(handshape, place, path)`` (:data:`GESTURES`). No two words share a
 ``(handshape, place)`` pair, so a single frame of a gesture identifies the
 word; the path (hold, horizontal swing, vertical swing, circle) is extra

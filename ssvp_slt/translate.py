@@ -1,6 +1,6 @@
 """Translate video files with a trained checkpoint, from Python: the entry point for pipelines.
 
-    from ssvp_plugin.translate import SignTranslator
+    from ssvp_slt.translate import SignTranslator
     translator = SignTranslator.from_checkpoint("checkpoints/checkpoint_best.pt")
     translator.translate(["clip1.mp4", "clip2.mp4"])   # -> ["hello ...", "..."]
 
@@ -17,9 +17,9 @@ from typing import List, Optional, Sequence, Union
 import torch
 from fairseq import checkpoint_utils, utils
 
-from .data.manifest import ManifestRow
-from .data.video_io import probe_video
-from .data.video_text_dataset import VideoTextDataset
+from .corpus.manifest import ManifestRow
+from .corpus.video_io import probe_video
+from ssvp_plugin.data.video_clip_dataset import VideoClipDataset
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +50,13 @@ class SignTranslator:
         generator = task.build_generator(models, Namespace(beam=beam, max_len_b=max_len_b))
         return cls(models, task, generator, device)
 
-    def _dataset(self, paths: Sequence[Path]) -> VideoTextDataset:
+    def _dataset(self, paths: Sequence[Path]) -> VideoClipDataset:
         rows = []
         for i, p in enumerate(paths):
             info = probe_video(p)  # raises VideoError naming the file
             rows.append(ManifestRow(id=str(i), video=str(p), n_frames=info.n_frames, fps=info.fps, tgt_text=None, line=i + 1))
         d = self.task.target_dictionary
-        return VideoTextDataset(
+        return VideoClipDataset(
             "inference", rows, list(paths), self.task.data_cfg, targets=None, pad=d.pad(), eos=d.eos(),
             train=False, eval_window=str(self.task.cfg.eval_window), shuffle=False,
         )

@@ -27,7 +27,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from ..models.video_vit import sinusoid_table
+from ssvp_plugin.models.video_vit import sinusoid_table
 from .common import (
     TARGET_LAYER_NORM_EPS,
     Conversion,

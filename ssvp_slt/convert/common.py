@@ -16,8 +16,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from ..models.pretrained_encoder import PretrainedEncoderError, load_checkpoint_safely, save_encoder_file
-from ..models.video_vit import VideoViT
+from ssvp_plugin.models.pretrained_encoder import PretrainedEncoderError, load_checkpoint_safely, save_encoder_file
+from ssvp_plugin.models.video_vit import VideoViT
 
 # entries under which training scripts keep the weights (VideoMAE: "model" / "module"; mae_st: "model" / "model_state")
 WRAPPER_KEYS = ("model", "module", "model_state", "state_dict")

@@ -123,7 +123,7 @@ def flat_patch_reconstruction(source: torch.Tensor, mask: torch.Tensor, tubelet:
     """What ``MaeVitModel.reconstruct`` returns, with ``norm_pix_loss``, for a model predicting zeros:
     every hidden tubelet patch flat at its own mean (over its frames, pixels and channels), visible
     patches as given. source and mask (B, C, T, H, W) -> normalised (B, C, T, H, W)."""
-    from .models.masking import normalise_patches, patchify_pixels, unpatchify_pixels
+    from ssvp_plugin.models.masking import normalise_patches, patchify_pixels, unpatchify_pixels
 
     b, _, t, h, w = source.shape
     patches = patchify_pixels(source, tubelet, patch)
@@ -349,7 +349,7 @@ def load_mae_checkpoint(checkpoint: Union[str, Path], data: Union[str, Path], de
 def use_mask_seed(model, seed: int) -> None:
     """Draw the model's masks from ``seed`` (outside training ``mae_vit`` always uses its validation
     seed, ``EVAL_MASK_SEED``; the same seed here gives the masks validation uses)."""
-    from .models.masking import make_mask
+    from ssvp_plugin.models.masking import make_mask
 
     cfg = model.cfg
 

@@ -31,9 +31,9 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 from tqdm import tqdm
 
-from ..data.data_config import DATA_CONFIG_NAME, DataConfigError, VideoDataConfig
-from ..data.manifest import write_manifest
-from ..data.video_io import VideoError, probe_video
+from ..corpus.data_config import DATA_CONFIG_NAME, DataConfigError, VideoDataConfig
+from ..corpus.manifest import write_manifest
+from ..corpus.video_io import VideoError, probe_video
 from .cutting import DROPPED_STATUS, END_CLAMPED, ClipJob, CutSettings, cut_group_task
 from .how2sign_csv import CLIP_COLUMNS, FULL_VIDEO_COLUMNS, CsvContents, read_sentences
 from .report import CLAMPED, DROPPED, PROBED, Problem, SplitReport

@@ -33,7 +33,7 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
-from ..data.video_io import VideoError, probe_video
+from ..corpus.video_io import VideoError, probe_video
 from .report import COPIED, ENCODED, EXISTING
 
 DROPPED_STATUS = "dropped"
@@ -62,7 +62,7 @@ class CutSettings:
     allow_copy: bool = True  # False: always re-encode
     min_duration: float = 0.2  # seconds; shorter clips are dropped
     threads: int = 1  # codec threads per worker process
-    # makes a blurrer (FaceBlurrer API); None: ssvp_plugin.prep.face_blur.FaceBlurrer, imported on first use
+    # makes a blurrer (FaceBlurrer API); None: ssvp_slt.prep.face_blur.FaceBlurrer, imported on first use
     blur_factory: Optional[Callable[[], Any]] = None
 
     def content_key(self) -> dict:

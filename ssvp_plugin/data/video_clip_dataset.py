@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from fairseq.data import FairseqDataset, data_utils
 
-from .data_config import VideoDataConfig
-from .frame_sampling import num_sampled_frames, sample_frame_indices
-from .manifest import ManifestRow
-from .video_io import decode_frames
+from ssvp_slt.corpus.data_config import VideoDataConfig
+from ssvp_slt.corpus.frame_sampling import num_sampled_frames, sample_frame_indices
+from ssvp_slt.corpus.manifest import ManifestRow
+from ssvp_slt.corpus.video_io import decode_frames
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def normalise_frames(frames_uint8: torch.Tensor, mean: Sequence[float], std: Seq
     return x.sub_(mean_t).div_(std_t)
 
 
-class VideoTextDataset(FairseqDataset):
+class VideoClipDataset(FairseqDataset):
     """One item per manifest row: ``{"id", "source": (T, H, W, C) uint8, "target"}``.
 
     Args:

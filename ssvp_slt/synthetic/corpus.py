@@ -20,7 +20,7 @@ renamed, so an interrupted run never leaves a partial mp4.
 
 How2Sign's official layout (full multi-sentence videos and realigned CSVs
 with each sentence's START/END inside its video) is written by
-:func:`ssvp_plugin.synthetic.full_videos.render_full_videos`.
+:func:`ssvp_slt.synthetic.full_videos.render_full_videos`.
 """
 
 import csv

@@ -37,7 +37,7 @@ class VideoDataConfig:
     std: List[float] = field(default_factory=lambda: [0.225, 0.225, 0.225])
     # caption normalisation applied before sentencepiece, recorded so scoring matches training
     lowercase: bool = False
-    punctuation: str = "keep"  # "keep" or "strip" (ssvp_plugin.data.text.normalize_caption)
+    punctuation: str = "keep"  # "keep" or "strip" (ssvp_slt.corpus.text.normalize_caption)
 
     # set by load(), not read from the file
     root: Optional[Path] = field(default=None, repr=False)
