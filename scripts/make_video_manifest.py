@@ -31,7 +31,7 @@ from ssvp_slt.corpus.data_config import (  # noqa: E402
     VideoDataConfig,
     add_video_setting_arguments,
 )
-from ssvp_slt.corpus.manifest import REQUIRED_COLUMNS, write_manifest  # noqa: E402
+from ssvp_slt.corpus.manifest import PREPARED_UNLABELLED_COLUMNS, probed_fields, write_manifest  # noqa: E402
 from ssvp_slt.corpus.video_io import VideoError, probe_video  # noqa: E402
 
 logger = logging.getLogger("make_video_manifest")
@@ -103,13 +103,13 @@ def main(argv=None) -> int:
         seen[clip_id] = seen.get(clip_id, 0) + 1
         if seen[clip_id] > 1:  # a.mp4 and a.mov in one folder
             clip_id = f"{clip_id}#{seen[clip_id]}"
-        rows.append({"id": clip_id, "video": str(path.resolve()), "n_frames": info.n_frames, "fps": info.fps})
+        rows.append({"id": clip_id, "video": str(path.resolve()), **probed_fields(path, info)})
     random.Random(args.seed).shuffle(rows)
     n_val = min(max(args.val_clips, 0), len(rows) - 1)
     splits = {"train": rows[n_val:], "val": rows[:n_val]}
     for split, split_rows in splits.items():
         if split_rows:
-            write_manifest(args.out / f"{split}.tsv", sorted(split_rows, key=lambda r: r["id"]), columns=REQUIRED_COLUMNS)
+            write_manifest(args.out / f"{split}.tsv", sorted(split_rows, key=lambda r: r["id"]), columns=PREPARED_UNLABELLED_COLUMNS)
     cfg_path = cfg.save(args.out)
     hours = sum(r["n_frames"] / r["fps"] for r in rows) / 3600
     print(

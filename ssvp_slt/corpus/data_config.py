@@ -12,9 +12,14 @@ from typing import List, Optional
 
 import yaml
 
+from .frame_sampling import LONG_CLIP_POLICIES, WindowSettings
+
 DATA_CONFIG_NAME = "config.yaml"
 # the frame settings (as opposed to vocabulary and caption settings)
-VIDEO_SETTINGS = ("target_fps", "num_frames", "sampling_rate", "resize_short_side", "crop_size", "mean", "std")
+VIDEO_SETTINGS = (
+    "target_fps", "num_frames", "sampling_rate", "window_stride", "max_windows", "long_clips",
+    "resize_short_side", "crop_size", "train_jitter", "mean", "std",
+)
 
 
 class DataConfigError(ValueError):
@@ -26,13 +31,21 @@ class VideoDataConfig:
     # vocabulary
     sentencepiece_model: str = "spm.model"
     dictionary: str = "dict.txt"
-    # temporal sampling: resample to target_fps, then take num_frames frames every sampling_rate frames
+    # temporal sampling (ssvp_slt.corpus.frame_sampling): resample to target_fps, take every
+    # sampling_rate-th frame; the encoder reads windows of num_frames of them, window_stride apart
+    # (default: half a window), up to max_windows per clip; longer clips: long_clips
     target_fps: float = 25.0
     num_frames: int = 128
     sampling_rate: int = 2
-    # spatial: scale the short side to resize_short_side, then crop crop_size x crop_size
+    window_stride: Optional[int] = None
+    max_windows: int = 6
+    long_clips: str = "stretch"  # "stretch", "drop" (training only) or "truncate" (one window)
+    # spatial: scale the short side to resize_short_side, then crop crop_size x crop_size at the
+    # centre; training jitters the scale and the crop centre by up to train_jitter x crop_size,
+    # so the crop stays on the signer (prepare with --signer-crop to centre the frames on them)
     resize_short_side: int = 256
     crop_size: int = 224
+    train_jitter: float = 0.1
     mean: List[float] = field(default_factory=lambda: [0.45, 0.45, 0.45])
     std: List[float] = field(default_factory=lambda: [0.225, 0.225, 0.225])
     # caption normalisation applied before sentencepiece, recorded so scoring matches training
@@ -79,6 +92,20 @@ class VideoDataConfig:
                 raise DataConfigError(f"{where}: {name} must be a positive integer, got {value!r}")
         if not isinstance(self.target_fps, (int, float)) or self.target_fps <= 0:
             raise DataConfigError(f"{where}: target_fps must be a positive number, got {self.target_fps!r}")
+        if self.window_stride is not None and (
+            isinstance(self.window_stride, bool) or not isinstance(self.window_stride, int)
+            or not 0 < self.window_stride <= self.num_frames
+        ):
+            raise DataConfigError(
+                f"{where}: window_stride must be an integer from 1 to num_frames ({self.num_frames}), "
+                f"got {self.window_stride!r}"
+            )
+        if isinstance(self.max_windows, bool) or not isinstance(self.max_windows, int) or self.max_windows <= 0:
+            raise DataConfigError(f"{where}: max_windows must be a positive integer, got {self.max_windows!r}")
+        if self.long_clips not in LONG_CLIP_POLICIES:
+            raise DataConfigError(f"{where}: long_clips must be one of {list(LONG_CLIP_POLICIES)}, got {self.long_clips!r}")
+        if not isinstance(self.train_jitter, (int, float)) or isinstance(self.train_jitter, bool) or not 0 <= self.train_jitter < 0.5:
+            raise DataConfigError(f"{where}: train_jitter must be a number in [0, 0.5), got {self.train_jitter!r}")
         if self.crop_size > self.resize_short_side:
             raise DataConfigError(
                 f"{where}: crop_size ({self.crop_size}) is larger than resize_short_side ({self.resize_short_side})"
@@ -91,6 +118,16 @@ class VideoDataConfig:
             raise DataConfigError(f"{where}: punctuation must be 'keep' or 'strip', got {self.punctuation!r}")
         if any(v <= 0 for v in self.std):
             raise DataConfigError(f"{where}: std values must be positive, got {self.std}")
+
+    def window_settings(self) -> WindowSettings:
+        return WindowSettings(
+            target_fps=float(self.target_fps),
+            num_frames=self.num_frames,
+            sampling_rate=self.sampling_rate,
+            window_stride=self.window_stride or max(1, self.num_frames // 2),
+            max_windows=self.max_windows,
+            long_clips=self.long_clips,
+        )
 
     def resolve(self, relpath) -> Path:
         p = Path(relpath)
@@ -122,7 +159,11 @@ def add_video_setting_arguments(group) -> None:
     group.add_argument("--target-fps", type=float)
     group.add_argument("--num-frames", type=int)
     group.add_argument("--sampling-rate", type=int)
+    group.add_argument("--window-stride", type=int, help="sampled frames between encoder windows (default: half a window)")
+    group.add_argument("--max-windows", type=int, help="encoder windows per clip at most")
+    group.add_argument("--long-clips", choices=LONG_CLIP_POLICIES, help="clips needing more windows than --max-windows")
     group.add_argument("--resize-short-side", type=int)
     group.add_argument("--crop-size", type=int)
+    group.add_argument("--train-jitter", type=float, help="training scale/shift jitter of the crop, as a share of it")
     group.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"))
     group.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"))

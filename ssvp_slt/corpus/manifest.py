@@ -8,6 +8,14 @@ Columns (a header row names them; extra columns are kept and ignored):
     fps       frame rate of the clip as stored
     tgt_text  the English caption (absent or ignored for unlabelled data)
 
+Optional columns written by preparation (older manifests lack them):
+
+    width, height  frame size of the clip as stored, in pixels
+    file_size      size of the clip file in bytes when it was probed; loading
+                   compares it with the file on disk instead of opening every
+                   video (a changed size means the clip was replaced or
+                   truncated after preparation)
+
 Reading validates every row and raises :class:`ManifestError` naming the
 file and line, unless ``skip_invalid`` is set, in which case bad rows are
 dropped, logged and counted.
@@ -16,6 +24,7 @@ dropped, logged and counted.
 import csv
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -25,6 +34,10 @@ logger = logging.getLogger(__name__)
 REQUIRED_COLUMNS = ("id", "video", "n_frames", "fps")
 TEXT_COLUMN = "tgt_text"
 MANIFEST_COLUMNS = REQUIRED_COLUMNS + (TEXT_COLUMN,)
+VIDEO_INFO_COLUMNS = ("width", "height", "file_size")
+# what preparation writes: the probe's facts, so that loading a split never has to open the videos
+PREPARED_COLUMNS = REQUIRED_COLUMNS + VIDEO_INFO_COLUMNS + (TEXT_COLUMN,)
+PREPARED_UNLABELLED_COLUMNS = REQUIRED_COLUMNS + VIDEO_INFO_COLUMNS
 
 
 class ManifestError(ValueError):
@@ -39,6 +52,9 @@ class ManifestRow:
     fps: float
     tgt_text: Optional[str]
     line: int  # 1-based line number in the manifest, for error messages
+    width: Optional[int] = None
+    height: Optional[int] = None
+    file_size: Optional[int] = None  # bytes, as recorded by preparation
 
 
 @dataclass
@@ -49,6 +65,17 @@ class Manifest:
 
     def __len__(self):
         return len(self.rows)
+
+
+def probed_fields(path, info) -> Dict[str, object]:
+    """The manifest columns that describe a probed clip (``info``: a video_io.VideoInfo)."""
+    return {
+        "n_frames": info.n_frames,
+        "fps": info.fps,
+        "width": info.width,
+        "height": info.height,
+        "file_size": os.path.getsize(path),
+    }
 
 
 def _sanitise_text(text: str) -> str:
@@ -103,12 +130,24 @@ def _parse_row(fields: List[str], header: List[str], need_text: bool) -> Tuple[O
     text = values.get(TEXT_COLUMN)
     if need_text and (text is None or not text.strip()):
         return None, "empty caption"
+    info = {}
+    for column in VIDEO_INFO_COLUMNS:
+        raw = values.get(column, "").strip()
+        if not raw:
+            continue  # older manifests, or a clip that was never probed
+        try:
+            info[column] = int(raw)
+        except ValueError:
+            return None, f"{column} is not an integer: {raw!r}"
+        if info[column] <= 0:
+            return None, f"{column} must be positive, got {info[column]}"
     return {
         "id": values["id"].strip(),
         "video": values["video"].strip(),
         "n_frames": n_frames,
         "fps": fps,
         "tgt_text": text.strip() if text is not None else None,
+        **info,
     }, None
 
 
