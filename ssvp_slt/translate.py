@@ -58,7 +58,7 @@ class SignTranslator:
         d = self.task.target_dictionary
         return VideoClipDataset(
             "inference", rows, list(paths), self.task.data_cfg, targets=None, pad=d.pad(), eos=d.eos(),
-            train=False, eval_window=str(self.task.cfg.eval_window), shuffle=False,
+            train=False, shuffle=False,
         )
 
     @torch.no_grad()

@@ -16,6 +16,12 @@ def _rows(tsv):
     return lines[0], [line.split("\t") for line in lines[1:]]
 
 
+def _set(header, row, column, value):
+    row = list(row)
+    row[header.split("\t").index(column)] = value
+    return row
+
+
 def _write(tsv, header, rows):
     tsv.write_text("\n".join([header] + ["\t".join(r) for r in rows]) + "\n")
 
@@ -38,10 +44,11 @@ BAD_VIDEOS = {
 
 @pytest.mark.parametrize("case", list(BAD_VIDEOS))
 def test_unusable_video_fails_at_load_naming_file_and_line(data_root, tmp_path, case):
+    """check_videos=probe opens every video, as preparation did."""
     make, message = BAD_VIDEOS[case]
     path = make(tmp_path / "bad.mp4")
     tsv, line = _replace_video(data_root, 1, path)
-    task = load_task(data_root)
+    task = load_task(data_root, check_videos="probe")
     with pytest.raises(ManifestError) as e:
         task.load_dataset("val")
     text = str(e.value)
@@ -49,11 +56,31 @@ def test_unusable_video_fails_at_load_naming_file_and_line(data_root, tmp_path, 
     assert "skip_invalid_samples" in text
 
 
+def test_default_load_finds_missing_and_changed_files_without_opening_them(data_root, tmp_path, monkeypatch):
+    import av
+
+    def no_open(*args, **kwargs):
+        raise AssertionError("loading a split opened a video")
+
+    monkeypatch.setattr(av, "open", no_open)
+    header, rows = _rows(data_root / "val.tsv")
+    assert "file_size" in header.split("\t")  # preparation records it
+    load_task(data_root).load_dataset("val")  # trusts the manifest: no video is opened
+
+    tsv, line = _replace_video(data_root, 1, tmp_path / "missing.mp4")
+    with pytest.raises(ManifestError, match=rf"line {line} .*missing\.mp4: video file not found"):
+        load_task(data_root).load_dataset("val")
+    # a clip replaced by a file of another size since preparation (the row keeps its recorded size)
+    tsv, line = _replace_video(data_root, 1, write_garbage(tmp_path / "garbage.mp4"))
+    with pytest.raises(ManifestError, match=rf"line {line} .*garbage\.mp4: file is \d+ bytes, the manifest recorded \d+"):
+        load_task(data_root).load_dataset("val")
+
+
 def test_unusable_videos_are_skipped_with_a_count_when_asked(data_root, tmp_path, caplog):
     _replace_video(data_root, 0, tmp_path / "missing.mp4")
     _replace_video(data_root, 2, write_garbage(tmp_path / "garbage.mp4"))
     n_rows = len(_rows(data_root / "val.tsv")[1])
-    task = load_task(data_root, skip_invalid_samples=True)
+    task = load_task(data_root, skip_invalid_samples=True, check_videos="probe")
     with caplog.at_level(logging.WARNING):
         task.load_dataset("val")
     assert len(task.datasets["val"]) == n_rows - 2
@@ -63,20 +90,21 @@ def test_unusable_videos_are_skipped_with_a_count_when_asked(data_root, tmp_path
 def test_frame_count_disagreeing_with_the_manifest_fails(data_root, tmp_path):
     tsv, line = _replace_video(data_root, 0, write_test_video(tmp_path / "short.mp4", n_frames=10, size=(64, 64)))
     with pytest.raises(ManifestError, match=rf"line {line}.*manifest says \d+ frames, the file has 10"):
-        load_task(data_root).load_dataset("val")
+        load_task(data_root, check_videos="probe").load_dataset("val")
 
 
 @pytest.mark.parametrize(
     "edit,message",
     [
-        (lambda h, r: (h, [r[0][:4] + ["   "]] + r[1:]), "line 2: empty caption"),
-        (lambda h, r: (h, [r[0][:3] + ["many", r[0][4]]] + r[1:]), "line 2: fps is not a number: 'many'"),
-        (lambda h, r: (h, [r[0][:2] + ["0"] + r[0][3:]] + r[1:]), "line 2: n_frames must be positive"),
+        (lambda h, r: (h, [_set(h, r[0], "tgt_text", "   ")] + r[1:]), "line 2: empty caption"),
+        (lambda h, r: (h, [_set(h, r[0], "fps", "many")] + r[1:]), "line 2: fps is not a number: 'many'"),
+        (lambda h, r: (h, [_set(h, r[0], "n_frames", "0")] + r[1:]), "line 2: n_frames must be positive"),
+        (lambda h, r: (h, [_set(h, r[0], "file_size", "big")] + r[1:]), "line 2: file_size is not an integer: 'big'"),
         (lambda h, r: (h, r[:1] + [r[1][:3]] + r[2:]), "line 3: wrong number of fields"),
         (lambda h, r: (h, r + [r[0]]), "duplicate id"),
         (lambda h, r: (h.replace("tgt_text", "caption"), r), "missing column(s) tgt_text"),
     ],
-    ids=["empty caption", "bad fps", "zero frames in manifest", "short row", "duplicate id", "missing column"],
+    ids=["empty caption", "bad fps", "zero frames in manifest", "bad file size", "short row", "duplicate id", "missing column"],
 )
 def test_malformed_manifest_fails_naming_file_and_line(data_root, edit, message):
     tsv = data_root / "val.tsv"
@@ -90,7 +118,7 @@ def test_malformed_manifest_fails_naming_file_and_line(data_root, edit, message)
 def test_malformed_rows_are_skipped_with_a_count_when_asked(data_root, caplog):
     tsv = data_root / "val.tsv"
     header, rows = _rows(tsv)
-    rows[0][4] = " "
+    rows[0] = _set(header, rows[0], "tgt_text", " ")
     rows[1] = rows[1][:3]
     _write(tsv, header, rows)
     with caplog.at_level(logging.WARNING):

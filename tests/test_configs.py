@@ -26,7 +26,8 @@ def composed(name, overrides=()):
 
 
 def test_there_are_configs():
-    assert {"quick_synthetic", "finetune_base", "finetune_large", "finetune_base_pretrained", "finetune_large_pretrained"} <= set(
+    assert {"quick_synthetic", "finetune_base", "finetune_large", "finetune_base_pretrained", "finetune_large_pretrained",
+            "finetune_quick"} <= set(
         TRANSLATION_CONFIGS
     )
     assert {"pretrain_mae_tiny", "pretrain_mae_base", "pretrain_mae_large"} == set(PRETRAIN_CONFIGS)
@@ -61,17 +62,32 @@ def test_finetune_configs_carry_the_recipe_defaults(name, preset):
     cfg = composed(name)
     assert cfg.model.preset == preset
     assert cfg.optimization.lr == [1e-4]
-    assert cfg.lr_scheduler.warmup_updates == 500
+    default, no_decay = cfg.optimizer.groups.default, cfg.optimizer.groups.no_decay
+    assert default.lr_float == no_decay.lr_float == 1e-4
+    assert default.lr_scheduler == no_decay.lr_scheduler and default.lr_scheduler.warmup_updates == 500
+    assert default.optimizer.weight_decay == 0.05 and no_decay.optimizer.weight_decay == 0.0
+    assert cfg.model.selective_weight_decay and cfg.common.bf16 and cfg.common.fp16_no_flatten_grads
     assert cfg.criterion.label_smoothing == 0.1
     assert cfg.optimization.max_epoch == 30
+    # the same effective batch in clips and encoder frames, in batches that fit one 80 GB GPU
     assert cfg.dataset.batch_size * cfg.optimization.update_freq[0] == 16
+    assert cfg.dataset.max_tokens * cfg.optimization.update_freq[0] == 16 * 128
+    assert cfg.dataset.max_tokens >= 128 * 6  # the longest clip: max_windows (6) windows of 128 frames
+    assert cfg.model.encoder_activation_checkpointing == (preset == "large")
     assert json.loads(cfg.task.eval_bleu_args)["beam"] == 5
+
+
+def test_quick_check_config_trains_base_on_a_subset_for_a_few_epochs():
+    quick, full = composed("finetune_quick"), composed("finetune_base")
+    assert quick.task.max_train_clips == 1000 and quick.optimization.max_epoch == 3
+    assert quick.model == full.model and quick.dataset == full.dataset
 
 
 def test_quick_config_uses_the_tiny_preset_and_accepts_overrides():
     cfg = composed("quick_synthetic", ["++model.encoder_layers=1", "optimization.max_update=7"])
     assert cfg.model.preset == "tiny" and cfg.model.encoder_layers == 1
-    assert cfg.lr_scheduler.total_num_update == 7
+    assert cfg.optimizer.groups.default.lr_scheduler.total_num_update == 7
+    assert cfg.optimizer.groups.no_decay.lr_scheduler.total_num_update == 7
 
 
 def test_unknown_key_is_rejected():
@@ -86,8 +102,6 @@ def test_pretrained_finetune_configs_match_the_plain_ones_but_for_the_encoder_st
     # layer decay needs the composite optimizer with one group per lr scale, and unflattened fp16 grads
     assert pre.optimizer._name == "composite" and pre.optimizer.dynamic_groups
     assert pre.lr_scheduler._name == "pass_through" and pre.common.fp16_no_flatten_grads
-    group = pre.optimizer.groups.default
-    assert group.lr_float == plain.optimization.lr[0]
-    assert group.lr_scheduler.warmup_updates == plain.lr_scheduler.warmup_updates
+    assert pre.optimizer == plain.optimizer
     for section in ("dataset", "criterion", "task"):
         assert pre[section] == plain[section]

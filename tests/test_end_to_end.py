@@ -13,7 +13,7 @@ from ssvp_slt.scoring import parse_generate_output, score
 def train(data, save_dir, cwd, max_update):
     return hydra_train(
         "quick_synthetic", data, save_dir, cwd,
-        f"optimization.max_update={max_update}", "lr_scheduler.warmup_updates=2", "dataset.validate_interval=1",
+        f"optimization.max_update={max_update}", "optimizer.groups.default.lr_scheduler.warmup_updates=2", "dataset.validate_interval=1",
     )
 
 

@@ -233,7 +233,8 @@ def test_script_renders_input_masked_and_reconstruction_rows(mae_checkpoint, syn
         model.decoder.pred.weight.zero_()
         model.decoder.pred.bias.zero_()
     nothing = model.reconstruct(batch["net_input"]["source"], batch["net_input"]["padding_mask"])
-    flat = flat_patch_reconstruction(batch["net_input"]["source"], recon["mask"], model.cfg.tubelet_size, model.cfg.patch_size)
+    normalised = model.frames(batch["net_input"]["source"], batch["net_input"]["padding_mask"])
+    flat = flat_patch_reconstruction(normalised, recon["mask"], model.cfg.tubelet_size, model.cfg.patch_size)
     torch.testing.assert_close(nothing["reconstruction"], flat, atol=1e-5, rtol=1e-5)
 
     # --seed 0 gave the validation masks (checked above); another seed gives other masks

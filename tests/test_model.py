@@ -3,6 +3,7 @@ import torch
 from fairseq.sequence_generator import SequenceGenerator
 
 from conftest import load_task
+from ssvp_plugin.models.frame_input import sinusoidal_positions
 from ssvp_plugin.models.mae_vit_slt import PRESETS, MaeVitSltConfig, MaeVitSltModel
 from ssvp_plugin.models.video_vit import VideoViT
 
@@ -32,15 +33,55 @@ def batch(task):
     return ds.collater([ds[order[0]], ds[order[-1]], ds[order[1]]])
 
 
-def test_encoder_output_is_fairseq_list_format(model, batch):
-    out = model.encoder(**{k: v for k, v in batch["net_input"].items() if k != "prev_output_tokens"})
+def encoder_input(batch):
+    return {k: v for k, v in batch["net_input"].items() if k != "prev_output_tokens"}
+
+
+def test_batch_holds_a_long_clip_in_several_windows_and_a_short_one_in_one(task, batch):
+    starts = batch["net_input"]["window_starts"]
+    n_windows = (starts >= 0).sum(1).tolist()
+    assert n_windows[0] == 1 and n_windows[1] > 1, n_windows  # the fixture's shortest and longest clips
+    assert batch["net_input"]["source"].dtype == torch.uint8
+
+
+def test_encoder_output_is_fairseq_list_format(model, task, batch):
+    out = model.encoder(**encoder_input(batch))
     (x,), (pad,) = out["encoder_out"], out["encoder_padding_mask"]
-    b = batch["nsentences"]
-    t_frames = batch["net_input"]["source"].shape[2]
-    assert x.shape == (-(-t_frames // 2), b, 128)  # T x B x C, one step per 2-frame tubelet
+    b, n = batch["nsentences"], task.data_cfg.num_frames
+    starts = batch["net_input"]["window_starts"]
+    steps = -(-n // 2)  # one step per 2-frame tubelet
+    assert x.shape == (starts.shape[1] * steps, b, 128)  # T x B x C: each clip's windows, concatenated
     valid_frames = (~batch["net_input"]["padding_mask"]).sum(1)
-    assert (~pad).sum(1).tolist() == [-(-int(n) // 2) for n in valid_frames]
+    for i in range(b):
+        k = int((starts[i] >= 0).sum())
+        expected = steps * k if k > 1 else -(-int(valid_frames[i]) // 2)
+        assert int((~pad[i]).sum()) == expected and not pad[i, :expected].any()  # padding only at the end
     assert torch.all(x.transpose(0, 1)[pad] == 0)
+
+
+def test_windowed_encoding_equals_encoding_each_window_alone(model, task, batch):
+    """Each window goes through the ViT on its own; the decoder sees the windows' features in time order,
+    each step carrying the sinusoidal encoding of its time in the clip."""
+    i, n = 1, task.data_cfg.num_frames  # the longest clip
+    starts = batch["net_input"]["window_starts"][i]
+    starts = starts[starts >= 0]
+    src = batch["net_input"]["source"][i : i + 1]
+    with torch.no_grad():
+        together = model.encoder(src, None, starts.unsqueeze(0))["encoder_out"][0][:, 0]
+        steps = -(-n // 2)
+        for k, s in enumerate(starts.tolist()):
+            alone = model.encoder(src[:, s : s + n], None)["encoder_out"][0][:, 0]  # window k as a clip of its own
+            shift = sinusoidal_positions(s / 2 + torch.arange(steps), 128) - sinusoidal_positions(torch.arange(steps).float(), 128)
+            assert torch.allclose(together[k * steps : (k + 1) * steps], alone + shift, atol=1e-4), k
+
+
+def test_generation_length_limits_count_frames_not_channels(task, model, batch):
+    """fairseq's SequenceGenerator reads the source length as source.size(1): frames, so --max-len-a scales with
+    the clip (a (B, C, T, H, W) input would give 3 and refuse this min_len)."""
+    gen = SequenceGenerator([model], task.target_dictionary, beam_size=1, max_len_a=1.0, max_len_b=0, min_len=10)
+    with torch.no_grad():
+        hyps = gen.generate([model], batch)
+    assert all(len(h[0]["tokens"]) >= 10 for h in hyps)
 
 
 @pytest.mark.parametrize("pooling", ["spatial", "none"])
@@ -51,10 +92,21 @@ def test_padding_does_not_change_a_clip_s_outputs(task, batch, pooling):
         full, _ = model(**net_input)
         i = 0  # the shortest clip: padded in the batch
         n = int((~net_input["padding_mask"][i]).sum())
-        assert n < net_input["source"].shape[2]
-        alone, _ = model(net_input["source"][i : i + 1, :, :n], None, net_input["prev_output_tokens"][i : i + 1])
+        assert n < net_input["source"].shape[1]
+        alone, _ = model(net_input["source"][i : i + 1, :n], None, net_input["prev_output_tokens"][i : i + 1])
     n_tgt = int(batch["target_lengths"][i])
     assert torch.allclose(full[i, :n_tgt], alone[0, :n_tgt], atol=1e-4)
+
+
+def test_frames_are_normalised_on_the_model_s_device_in_its_dtype(task):
+    model = build(task)
+    frames = torch.randint(0, 256, (2, 4, 32, 32, 3), dtype=torch.uint8)
+    x = model.encoder.frames(frames)
+    c = task.data_cfg
+    assert x.shape == (2, 3, 4, 32, 32) and x.dtype == torch.float32
+    assert torch.isclose(x[1, 2, 3, 4, 5], (frames[1, 3, 4, 5, 2].float() / 255 - c.mean[2]) / c.std[2], atol=1e-5)
+    assert model.to(torch.bfloat16).encoder.frames(frames).dtype == torch.bfloat16
+    assert "encoder.frames.scale" not in model.state_dict()  # the data config, not the checkpoint, defines them
 
 
 def test_reorder_encoder_out_follows_new_order(model, batch):
@@ -70,7 +122,7 @@ def test_incremental_decoding_matches_full_decoding(model, batch):
     net_input = batch["net_input"]
     prev = net_input["prev_output_tokens"]
     with torch.no_grad():
-        enc = model.encoder(net_input["source"], net_input["padding_mask"])
+        enc = model.encoder(**encoder_input(batch))
         full, _ = model.decoder(prev, encoder_out=enc)
         state = {}
         steps = [model.decoder(prev[:, : t + 1], encoder_out=enc, incremental_state=state)[0] for t in range(prev.size(1))]
@@ -82,7 +134,7 @@ def test_beam_search_gives_the_greedy_tokens_of_full_decoding(task, model, batch
     gen = SequenceGenerator([model], task.target_dictionary, beam_size=1, max_len_b=12)
     with torch.no_grad():
         hyps = gen.generate([model], batch)
-        enc = model.encoder(batch["net_input"]["source"], batch["net_input"]["padding_mask"])
+        enc = model.encoder(**encoder_input(batch))
         eos = task.target_dictionary.eos()
         for i, h in enumerate(hyps):
             tokens = [eos]

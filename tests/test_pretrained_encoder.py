@@ -29,6 +29,7 @@ from omegaconf import OmegaConf
 from conftest import BIN, REPO, hydra_train, load_task, load_unlabelled_task
 from conftest import run_tool as run
 from ssvp_plugin.criterions.label_smoothed_ce import SltLabelSmoothedCrossEntropy
+from ssvp_plugin.models.param_groups import ENCODER_MARK, NO_DECAY_GROUP
 from ssvp_slt.corpus.manifest import read_manifest
 from ssvp_plugin.models.mae_vit import MaeVitConfig, MaeVitModel
 from ssvp_plugin.models.mae_vit_slt import MaeVitSltConfig, encoder_layer_lr_scales
@@ -60,7 +61,9 @@ def randomise_(module: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 def geometry(num_frames: int, crop_size: int):
     """A stand-in task for models that only read the clip length and crop from the task's data config."""
-    return SimpleNamespace(data_cfg=SimpleNamespace(num_frames=num_frames, crop_size=crop_size))
+    return SimpleNamespace(
+        data_cfg=SimpleNamespace(num_frames=num_frames, crop_size=crop_size, mean=[0.45] * 3, std=[0.225] * 3)
+    )
 
 
 def build_mae(task, seed=0, **overrides) -> MaeVitModel:
@@ -104,17 +107,20 @@ def assert_same_tensors(actual: dict, expected: dict, skip=()):
 
 
 def adam(params, lr=0.002):
-    """The optimizer quick_synthetic.yaml configures, built as fairseq's trainer builds it (fp32)."""
+    """A plain (not composite) Adam with quick_synthetic.yaml's settings, built as fairseq's trainer builds it (fp32)."""
     section = OmegaConf.to_container(OmegaConf.load(REPO / "configs" / "quick_synthetic.yaml").optimizer)
-    return optim.build_optimizer(OmegaConf.create({**section, "lr": [lr], "tpu": False}), params)
+    settings = section["groups"]["default"]["optimizer"]
+    return optim.build_optimizer(OmegaConf.create({**settings, "lr": [lr], "tpu": False}), params)
 
 
-def composite_cfg(fp16: bool):
+def composite_cfg(fp16: bool, bf16: bool = False, lr: float = 1e-4, warmup_updates: int = 500):
     """finetune_base_pretrained.yaml's optimizer section, interpolations filled as fairseq-hydra-train fills them."""
     section = OmegaConf.to_container(OmegaConf.load(REPO / "configs" / "finetune_base_pretrained.yaml").optimizer)
     section["groups"]["default"]["optimizer"]["tpu"] = False
+    section["groups"]["default"]["lr_float"] = lr
+    section["groups"]["default"]["lr_scheduler"]["warmup_updates"] = warmup_updates
     common = OmegaConf.to_container(OmegaConf.structured(CommonConfig))
-    common.update(fp16=fp16, fp16_no_flatten_grads=True)
+    common.update(fp16=fp16, bf16=bf16, fp16_no_flatten_grads=True)
     return OmegaConf.create({
         "common": common,
         "optimization": OmegaConf.to_container(OmegaConf.structured(OptimizationConfig)),
@@ -418,7 +424,7 @@ def finetuned(small_root, mae, tmp_path_factory):
     work = tmp_path_factory.mktemp("finetune")
     (work / "pretraining").mkdir()
     pretrained = save_fairseq_checkpoint(work / "pretraining" / "checkpoint_last.pt", mae, "mae_vit")
-    log = train_briefly("quick_synthetic", small_root, work / "ckpt", work, "lr_scheduler.warmup_updates=1",
+    log = train_briefly("quick_synthetic", small_root, work / "ckpt", work, "optimizer.groups.default.lr_scheduler.warmup_updates=1",
                       f"++model.pretrained_encoder={pretrained}")
     return SimpleNamespace(work=work, pretrained=pretrained, ckpt=work / "ckpt" / "checkpoint_last.pt", log=log)
 
@@ -454,6 +460,26 @@ def test_checkpoint_needs_no_pretraining_file(finetuned, small_root):
     )
     by_id = {int(i): hyp for i, _, hyp in parse_generate_output(work / "gen" / "generate-test.txt")}
     assert sorted(by_id) == [0, 1] and texts == [by_id[0], by_id[1]]
+
+
+def test_resuming_needs_only_the_training_checkpoint(finetuned, small_root, mae):
+    """model.pretrained_encoder is recorded in the run's config; a resumed run must not need the file."""
+    if finetuned.pretrained.exists():
+        finetuned.pretrained.unlink()
+    work = finetuned.work
+    before = torch.load(finetuned.ckpt, weights_only=True)["extra_state"]["train_iterator"]
+    log = train_briefly(
+        "quick_synthetic", small_root, work / "ckpt", work, "optimizer.groups.default.lr_scheduler.warmup_updates=1",
+        f"++model.pretrained_encoder={finetuned.pretrained}", "optimization.max_update=2",
+    )
+    assert "pretrained encoder not found; continuing only if a checkpoint is restored" in log
+    assert "Loaded checkpoint" in log and "num_updates 2" in log
+    assert before is not None
+
+    # a fresh run without the file stops before its first update, naming it
+    with pytest.raises(AssertionError, match=rf"{re.escape(str(finetuned.pretrained))}: pretrained checkpoint not found"):
+        train_briefly("quick_synthetic", small_root, work / "fresh", work, f"++model.pretrained_encoder={finetuned.pretrained}")
+    assert not (work / "fresh" / "checkpoint_last.pt").exists()
 
 
 # ---------------------------------------------------------------------------------------- 5. freezing
@@ -510,14 +536,92 @@ def test_layer_lr_scales():
     assert set(encoder_layer_lr_scales(vit, 1.0).values()) == {1.0}
 
 
-def test_optim_overrides_are_set_only_with_layer_decay(task):
+def test_optim_overrides_are_set_only_with_layer_decay_or_freezing(task):
     plain = build_slt(task, decoder_embed_dim=64)
-    assert not any(hasattr(p, "optim_overrides") for p in plain.parameters()) and not plain.uses_param_groups
+    assert not any(hasattr(p, "optim_overrides") or hasattr(p, "param_group") for p in plain.parameters())
     model = build_slt(task, decoder_embed_dim=64, encoder_layer_decay=0.5)
     scales = encoder_layer_lr_scales(model.encoder.vit, 0.5)
     overrides = {n: p.optim_overrides for n, p in model.named_parameters() if hasattr(p, "optim_overrides")}
-    assert overrides == {f"encoder.vit.{n}": {"optimizer": {"lr_scale": s}} for n, s in scales.items()}
-    assert model.uses_param_groups
+    assert overrides == {
+        f"encoder.vit.{n}": {"optimizer": {"lr_scale": s}, ENCODER_MARK: True} for n, s in scales.items()
+    }
+    frozen = build_slt(task, decoder_embed_dim=64, freeze_encoder_updates=5)
+    overrides = {n: p.optim_overrides for n, p in frozen.named_parameters() if hasattr(p, "optim_overrides")}
+    assert overrides == {f"encoder.vit.{n}": {"optimizer": {"lr_scale": 1.0}, ENCODER_MARK: True} for n in scales}
+
+
+def test_selective_weight_decay_puts_norms_biases_positions_and_tokens_in_the_no_decay_group(task):
+    model = build_slt(task, decoder_embed_dim=64, selective_weight_decay=True, encoder_cls_token=True)
+    groups = {n: getattr(p, "param_group", "default") for n, p in model.named_parameters()}
+    no_decay = {n for n, g in groups.items() if g == NO_DECAY_GROUP}
+    for name in ("encoder.vit.pos_embed_spatial", "encoder.vit.pos_embed_temporal", "encoder.vit.cls_token",
+                 "encoder.vit.pos_embed_class", "encoder.vit.blocks.0.norm1.weight", "encoder.vit.blocks.0.attn.qkv.bias",
+                 "encoder.vit.norm.bias", "encoder.proj.bias", "decoder.layers.0.fc1.bias"):
+        assert name in no_decay, name
+    for name in ("encoder.vit.blocks.0.attn.qkv.weight", "encoder.vit.patch_embed.weight", "encoder.proj.weight",
+                 "decoder.embed_tokens.weight", "decoder.layers.0.fc1.weight"):
+        assert groups[name] == "default", name
+
+
+def mixed_precision_training(task, batch, composite: bool, **model_overrides):
+    """The tiny model in bf16 with fairseq's FP16Optimizer (fp32 master weights, missing gradients
+    zero-filled), as `common.bf16=true` trains it: (model, optimizer, one-update function)."""
+    model = build_slt(task, encoder_drop_path=0.0, **model_overrides).to(torch.bfloat16)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if composite:
+        opt = optim.FP16Optimizer.build_optimizer(composite_cfg(fp16=False, bf16=True), params)
+    else:
+        cfg = composite_cfg(fp16=False, bf16=True)
+        cfg.optimizer = OmegaConf.create({"_name": "adam", "weight_decay": 0.05, "lr": [1e-2], "tpu": False})
+        opt = optim.FP16Optimizer.build_optimizer(cfg, params)
+    crit = criterion(task)
+
+    def update(update_num):
+        model.train()
+        opt.zero_grad()
+        opt.set_lr(1e-2)  # no warm-up: updates large enough to show in bf16 weights
+        task.train_step(batch, model, crit, opt, update_num)
+        task.optimizer_step(opt, model, update_num)
+
+    return model, opt, update
+
+
+def test_a_frozen_encoder_does_not_change_under_bf16_until_it_thaws(synthetic_root, batch):
+    """fairseq's fp16/bf16 optimizer gives the frozen ViT zero gradients, so a plain step would still apply weight
+    decay (and Adam) to it; the task steps only the groups without the ViT while it is frozen. Checked on the
+    fp32 master weights, where a small change is not lost to bf16 rounding."""
+    task = load_task(synthetic_root)
+
+    def masters(model, opt, module):
+        ids = {id(p) for p in module.parameters()}
+        return [m.detach().clone() for p, m in zip(opt.fp16_params, opt.fp32_params) if id(p) in ids]
+
+    def same(a, b):
+        return all(torch.equal(x, y) for x, y in zip(a, b))
+
+    model, opt, update = mixed_precision_training(task, batch, composite=True, freeze_encoder_updates=2)
+    vit0, dec0 = masters(model, opt, model.encoder.vit), masters(model, opt, model.decoder)
+    for n in (0, 1):
+        update(n)
+        assert same(masters(model, opt, model.encoder.vit), vit0), n
+    assert not same(masters(model, opt, model.decoder), dec0)
+    update(2)  # thawed
+    assert not same(masters(model, opt, model.encoder.vit), vit0)
+
+    # the control: the same zero gradients stepped as a plain optimizer step change the frozen weights
+    model, opt, update = mixed_precision_training(task, batch, composite=True, freeze_encoder_updates=2)
+    vit0 = masters(model, opt, model.encoder.vit)
+    opt.set_lr(1e-2)
+    task.train_step(batch, model, criterion(task), opt, 0)
+    opt.step()
+    assert not same(masters(model, opt, model.encoder.vit), vit0)
+
+
+def test_freezing_under_bf16_without_the_composite_optimizer_fails_at_the_first_step(synthetic_root, batch):
+    task = load_task(synthetic_root)
+    model, opt, update = mixed_precision_training(task, batch, composite=False, freeze_encoder_updates=2)
+    with pytest.raises(ValueError, match=r"freeze_encoder_updates=2 under fp16/bf16.*optimizer\._name=composite"):
+        update(0)
 
 
 def test_plain_optimizer_with_layer_decay_fails_at_the_first_step(synthetic_root, batch):
@@ -550,7 +654,9 @@ def test_finetune_config_trains_with_per_layer_learning_rates(small_root, mae_ck
     assert f"pretrained encoder from {mae_ckpt}" in log and "missing (left as initialised): none" in log
     lrs = sorted(float(x) for x in re.findall(r"Group : \S+:\{.*'lr': \[([0-9.e-]+)\]\}", log))
     base = 1e-4  # groups.default.lr_float; decay 0.75 over the tiny preset's 4 blocks
-    expected = sorted([base * 0.75 ** k for k in range(DEPTH + 2)] + [base])  # + the decoder's default group
+    # patch embedding and each block: a group with weight decay and one without (biases, norms, positions);
+    # the final norm: no_decay only; the decoder: default and no_decay
+    expected = sorted([base * 0.75 ** k for k in range(1, DEPTH + 2)] * 2 + [base] + [base, base])
     assert lrs == pytest.approx(expected), log[-3000:]
     assert '"train_num_updates": "1"' in log
 

@@ -18,6 +18,7 @@ import torch.nn as nn
 from fairseq.dataclass import ChoiceEnum
 from fairseq.models import BaseFairseqModel, register_model
 
+from .frame_input import FrameNormalizer
 from .masking import MASK_TYPES, make_mask, normalise_patches, patchify_pixels, unpatchify_pixels
 from .video_encoder_config import ENCODER_PRESETS, VideoEncoderConfig, build_video_vit, resolve_preset
 from .video_vit import Block, resize_spatial_pos_embed, resize_temporal_pos_embed
@@ -88,9 +89,10 @@ class MaeDecoder(nn.Module):
 
 @register_model("mae_vit", dataclass=MaeVitConfig)
 class MaeVitModel(BaseFairseqModel):
-    def __init__(self, cfg, encoder, decoder):
+    def __init__(self, cfg, encoder, decoder, frames: FrameNormalizer):
         super().__init__()
         self.cfg = cfg
+        self.frames = frames
         self.encoder = encoder
         self.decoder = decoder
 
@@ -110,7 +112,7 @@ class MaeVitModel(BaseFairseqModel):
             f"mae_vit preset={cfg.preset}: encoder {n_enc / 1e6:.2f}M, MAE decoder {n_dec / 1e6:.2f}M parameters; "
             f"{cfg.mask_type} masking, ratio {cfg.mask_ratio}"
         )
-        return cls(cfg, encoder, decoder)
+        return cls(cfg, encoder, decoder, FrameNormalizer(data_cfg.mean, data_cfg.std))
 
     def draw_mask(self, b: int, t: int, g: int, device):
         # outside training the same masks every time, so validation losses are comparable
@@ -118,13 +120,17 @@ class MaeVitModel(BaseFairseqModel):
         return make_mask(b, t, g, self.cfg.mask_ratio, str(self.cfg.mask_type), generator, device)
 
     def forward(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, **kwargs):
-        """source (B, C, T, H, W), padding_mask (B, T) -> predictions, targets and which tokens count.
+        """source (B, T, H, W, C) uint8 frames, padding_mask (B, T) -> predictions, targets and which tokens count.
 
         Returns a dict: ``pred`` and ``target`` (B, N, patch_dim), ``mask`` (B, N)
         True at hidden tokens, ``loss_mask`` (B, N) hidden and not padding,
         ``token_padding`` (B, N) True at padding (or None), ``keep`` (B, K)
         visible token indices, ``t`` and ``grid``.
         """
+        return self.forward_normalised(self.frames(source, padding_mask), padding_mask)
+
+    def forward_normalised(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None):
+        """:meth:`forward` on normalised clips (B, C, T, H, W)."""
         tokens, time_padding = self.encoder.patchify(source, padding_mask)  # (B, t, g, C), (B, t)
         b, t, g, c = tokens.shape
         grid = (source.shape[3] // self.cfg.patch_size, source.shape[4] // self.cfg.patch_size)
@@ -145,14 +151,16 @@ class MaeVitModel(BaseFairseqModel):
 
     @torch.no_grad()
     def reconstruct(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-        """Normalised-pixel clips (B, C, T, H, W): ``masked`` input (hidden patches zeroed), ``reconstruction``
+        """For uint8 frames (B, T, H, W, C), normalised-pixel clips (B, C, T, H, W): ``masked`` input
+        (hidden patches zeroed), ``reconstruction``
         (predicted patches, visible ones from the input) and ``mask`` (1 where hidden).
 
         With ``norm_pix_loss`` the model predicts only each patch's normalised pattern, so each hidden
         patch gets its *true* mean and spread back (as MAE's figures do): even an untrained model then
         shows flat patches of the right colour. Judge learning against that flat-patch baseline
         (``scripts/render_mae_reconstructions.py`` prints it)."""
-        out = self.forward(source, padding_mask)
+        source = self.frames(source, padding_mask)
+        out = self.forward_normalised(source, padding_mask)
         u, p = self.cfg.tubelet_size, self.cfg.patch_size
         patches = patchify_pixels(source, u, p)
         pred = out["pred"]

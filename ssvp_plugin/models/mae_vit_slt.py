@@ -27,6 +27,8 @@ from fairseq.models.transformer import Embedding, TransformerDecoder
 from fairseq.models.transformer import base_architecture as transformer_base_architecture
 from omegaconf import II
 
+from .param_groups import assign_param_groups, inner_optimizer, weight_decays, zero_fills_missing_grads
+from .frame_input import FrameNormalizer, cut_windows, join_windows, sinusoidal_positions
 from .pretrained_encoder import load_pretrained_vit
 from .video_encoder_config import ENCODER_PRESETS, VideoEncoderConfig, build_video_vit
 from .video_encoder_config import resolve_preset as _resolve_preset
@@ -62,13 +64,24 @@ class MaeVitSltConfig(VideoEncoderConfig):
         },
     )
     freeze_encoder_updates: int = field(
-        default=0, metadata={"help": "keep the ViT fixed (no gradients) for this many updates, training the rest"}
+        default=0,
+        metadata={
+            "help": "keep the ViT fixed for this many updates, training the rest (under fp16/bf16 this needs "
+            "optimizer._name=composite, so that the ViT's groups are not stepped at all)"
+        },
     )
     encoder_layer_decay: float = field(
         default=1.0,
         metadata={
             "help": "layer-wise learning-rate decay: ViT block i of L trains at lr * decay^(L - i), the patch "
             "embedding at lr * decay^(L + 1); needs optimizer._name=composite with dynamic_groups=true"
+        },
+    )
+    selective_weight_decay: bool = field(
+        default=False,
+        metadata={
+            "help": "no weight decay on norms, biases, position tables and tokens (as MAE/BEiT fine-tuning): "
+            "they go to the composite optimizer's 'no_decay' group (see configs/finetune_base.yaml)"
         },
     )
     # decoder (fairseq's TransformerDecoder)
@@ -104,34 +117,66 @@ def encoder_layer_lr_scales(vit, decay: float) -> Dict[str, float]:
 
 
 class VideoEncoder(FairseqEncoder):
-    """Wraps :class:`VideoViT` in fairseq's encoder interface (list-valued outputs, T x B x C)."""
+    """Wraps :class:`VideoViT` in fairseq's encoder interface (list-valued outputs, T x B x C).
 
-    def __init__(self, cfg, num_frames: int, crop_size: int, out_dim: int):
+    Reads the collater's uint8 frames, normalises them on the model's device,
+    encodes each window on its own and concatenates the windows' features in
+    time. A sinusoidal encoding of each feature's time step in the clip is
+    added, so that the decoder can tell the windows' order apart (the ViT's
+    own temporal positions restart in every window).
+    """
+
+    def __init__(self, cfg, data_cfg, out_dim: int):
         super().__init__(dictionary=None)
-        self.vit = build_video_vit(cfg, num_frames, crop_size)
+        self.num_frames = data_cfg.num_frames
+        self.frames = FrameNormalizer(data_cfg.mean, data_cfg.std)
+        self.vit = build_video_vit(cfg, data_cfg.num_frames, data_cfg.crop_size)
         self.pooling = str(cfg.encoder_pooling)
         self.proj = nn.Linear(cfg.encoder_embed_dim, out_dim) if cfg.encoder_embed_dim != out_dim else None
+        self.out_dim = out_dim
         self.freeze_updates = cfg.freeze_encoder_updates
         self.num_updates = 0
 
     def set_num_updates(self, num_updates):
         self.num_updates = num_updates
 
-    def forward(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, **kwargs):
-        """source: (B, C, T, H, W) normalised frames; padding_mask: (B, T), True at padded frames."""
-        frozen = self.training and self.num_updates < self.freeze_updates
+    def frozen(self, num_updates: Optional[int] = None) -> bool:
+        """Whether the ViT is held fixed at this update (model.freeze_encoder_updates)."""
+        return (self.num_updates if num_updates is None else num_updates) < self.freeze_updates
+
+    def forward(
+        self,
+        source: torch.Tensor,
+        padding_mask: Optional[torch.Tensor] = None,
+        window_starts: Optional[torch.Tensor] = None,
+        **kwargs,
+    ):
+        """source: (B, T, H, W, C) uint8 frames; padding_mask: (B, T), True at padded frames;
+        window_starts: (B, W) first frame of each encoder window (-1: none), or None for one window."""
+        b = source.shape[0]
+        windows, window_padding, slots = cut_windows(source, padding_mask, window_starts, self.num_frames)
+        x = self.frames(windows, window_padding)
+        frozen = self.training and self.frozen()
         # no graph through a frozen ViT: no gradients for it, and its activations are not kept
         with torch.no_grad() if frozen else contextlib.nullcontext():
-            feats, time_padding = self.vit(source, padding_mask)  # (B, t, g, C), (B, t)
-        b, t, g, _ = feats.shape
+            feats, time_padding = self.vit(x, window_padding)  # (N, t, g, C), (N, t)
+        n, t, g, _ = feats.shape
         if time_padding is None:
-            time_padding = torch.zeros(b, t, dtype=torch.bool, device=feats.device)
+            time_padding = torch.zeros(n, t, dtype=torch.bool, device=feats.device)
+        # time step of each feature in its clip, in tubelets: a window starting at sampled frame s starts at s / tubelet
+        starts = torch.zeros(n, device=feats.device) if window_starts is None else window_starts[slots[:, 0], slots[:, 1]]
+        steps = starts.unsqueeze(1) / self.vit.tubelet_size + torch.arange(t, device=feats.device)  # (N, t)
         if self.pooling == "spatial":
             x, pad = feats.mean(2), time_padding
         else:
-            x, pad = feats.flatten(1, 2), time_padding.unsqueeze(2).expand(b, t, g).reshape(b, t * g)
+            x = feats.flatten(1, 2)
+            pad = time_padding.unsqueeze(2).expand(n, t, g).reshape(n, t * g)
+            steps = steps.unsqueeze(2).expand(n, t, g).reshape(n, t * g)
         if self.proj is not None:
             x = self.proj(x)
+        x = x + sinusoidal_positions(steps, self.out_dim).to(x.dtype)
+        n_windows = 1 if window_starts is None else window_starts.shape[1]
+        x, pad = join_windows(x, pad, slots, b, n_windows)
         x = x.masked_fill(pad.unsqueeze(-1), 0.0)
         return {
             "encoder_out": [x.transpose(0, 1)],  # T x B x C
@@ -184,33 +229,52 @@ class MaeVitSltModel(FairseqEncoderDecoderModel):
     def build_model(cls, cfg, task):
         cfg = resolve_preset(cfg)
         data_cfg = task.data_cfg
-        encoder = VideoEncoder(cfg, data_cfg.num_frames, data_cfg.crop_size, out_dim=cfg.decoder_embed_dim)
+        encoder = VideoEncoder(cfg, data_cfg, out_dim=cfg.decoder_embed_dim)
         decoder = build_decoder(cfg, task.target_dictionary)
         model = cls(encoder, decoder)
         n_enc = sum(p.numel() for p in encoder.parameters())
         n_dec = sum(p.numel() for p in decoder.parameters())
         logger.info(f"mae_vit_slt preset={cfg.preset}: encoder {n_enc / 1e6:.1f}M, decoder {n_dec / 1e6:.1f}M parameters")
+        scales = None
         if cfg.encoder_layer_decay != 1.0:
             scales = encoder_layer_lr_scales(encoder.vit, cfg.encoder_layer_decay)
-            for name, param in encoder.vit.named_parameters():
-                # read by fairseq's composite optimizer (dynamic_groups): one param group per scale
-                param.optim_overrides = {"optimizer": {"lr_scale": scales[name]}}
             logger.info(
                 f"layer-wise lr decay {cfg.encoder_layer_decay}: ViT lr scales from {min(scales.values()):.3g} "
                 f"(patch embedding) to {max(scales.values()):.3g} (final norm)"
             )
+        assign_param_groups(
+            model, encoder.vit, cfg.selective_weight_decay, scales, mark_encoder=cfg.freeze_encoder_updates > 0
+        )
+        model.settings = cfg
         return model
 
-    @property
-    def uses_param_groups(self) -> bool:
-        return any(hasattr(p, "optim_overrides") for p in self.parameters())
+    def optimizer_problems(self, optimizer) -> List[str]:
+        """What this model's settings need from the optimizer that ``optimizer`` cannot give."""
+        s = self.settings
+        composite = getattr(inner_optimizer(optimizer), "supports_groups", False)
+        problems = []
+        if s.encoder_layer_decay != 1.0 and not composite:
+            problems.append(f"model.encoder_layer_decay={s.encoder_layer_decay} (per-layer learning rates)")
+        if s.selective_weight_decay and not composite and any(wd > 0 for wd in weight_decays(optimizer)):
+            problems.append("model.selective_weight_decay=true (no weight decay on norms, biases, position tables)")
+        if s.freeze_encoder_updates > 0 and zero_fills_missing_grads(optimizer) and not composite:
+            problems.append(
+                f"model.freeze_encoder_updates={s.freeze_encoder_updates} under fp16/bf16 (fairseq's fp16 optimizer "
+                f"gives the frozen weights zero gradients, and weight decay would still change them)"
+            )
+        return problems
+
+    def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
+        # restoring a checkpoint (resume, generation) replaces any pretrained encoder that is pending
+        self.pending_pretrained_encoder = None
+        return super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
 
     def load_pretrained_encoder(self, path):
         """Initialise the ViT from a pretraining checkpoint or encoder file (see pretrained_encoder)."""
         return load_pretrained_vit(self.encoder.vit, path)
 
-    def forward(self, source, padding_mask, prev_output_tokens, **kwargs):
-        encoder_out = self.encoder(source, padding_mask)
+    def forward(self, source, padding_mask, prev_output_tokens, window_starts=None, **kwargs):
+        encoder_out = self.encoder(source, padding_mask, window_starts)
         return self.decoder(prev_output_tokens, encoder_out=encoder_out)
 
 

@@ -11,6 +11,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -152,8 +153,10 @@ class VideoViT(nn.Module):
         drop_path_rate: float = 0.0,
         pos_embed_type: str = "separable",
         cls_token: bool = False,
+        activation_checkpointing: bool = False,
     ):
         super().__init__()
+        self.activation_checkpointing = activation_checkpointing
         if pos_embed_type not in POS_EMBED_TYPES:
             raise ValueError(f"pos_embed_type must be one of {POS_EMBED_TYPES}, got {pos_embed_type!r}")
         if img_size % patch_size:
@@ -263,8 +266,11 @@ class VideoViT(nn.Module):
         attn_mask = None
         if key_padding_mask is not None and key_padding_mask.any():
             attn_mask = (~key_padding_mask)[:, None, None, :]
+        recompute = self.activation_checkpointing and self.training and torch.is_grad_enabled()
         for blk in self.blocks:
-            x = blk(x, attn_mask)
+            # torch's non-reentrant checkpoint: keeps only each block's input, replays the block
+            # (with the same dropout / drop-path draws) in the backward pass
+            x = checkpoint(blk, x, attn_mask, use_reentrant=False) if recompute else blk(x, attn_mask)
         x = self.norm(x)
         return x[:, 1:] if self.cls_token is not None else x
 

@@ -8,17 +8,21 @@ further data flags.
 
 import json
 import logging
+import time
 from argparse import Namespace
 from dataclasses import dataclass, field
+from pathlib import Path
+
 import torch
 from fairseq import metrics
 from fairseq.data import Dictionary, encoders
 from fairseq.tasks import FairseqTask, register_task
 
 from ssvp_slt.corpus.data_config import VideoDataConfig
-from ..data.splits import load_split_rows, log_split_summary
+from ..data.splits import is_training_load, load_video_split, log_split_summary, max_encoder_frames
 from ssvp_slt.corpus.text import normalize_caption
 from ..data.video_clip_dataset import VideoClipDataset
+from .training_setup import check_training_setup, step_optimizer
 from .video_task_config import VideoTaskConfig
 
 logger = logging.getLogger(__name__)
@@ -64,7 +68,7 @@ class How2SignVideoTask(FairseqTask):
         return self.tgt_dict
 
     def max_positions(self):
-        return self.data_cfg.num_frames, self.cfg.max_target_positions
+        return max_encoder_frames(self.data_cfg), self.cfg.max_target_positions
 
     @property
     def spm(self):
@@ -79,29 +83,18 @@ class How2SignVideoTask(FairseqTask):
         return self.tgt_dict.encode_line(" ".join(pieces), add_if_not_exist=False, append_eos=True).long()
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
-        manifest_path, rows, video_paths = load_split_rows(
-            self.data_cfg, split, need_text=True, skip_invalid=self.cfg.skip_invalid_samples,
-            check=self.cfg.check_videos, workers=self.cfg.check_videos_workers,
-        )
+        t0 = time.perf_counter()
+        train = is_training_load(split, self.cfg.train_subset, kwargs)
+        manifest_path, rows, video_paths, summary = load_video_split(self.cfg, self.data_cfg, split, train, need_text=True)
         targets = [self.encode_caption(r.tgt_text) for r in rows]
         n_unk = sum(int((t == self.tgt_dict.unk()).any()) for t in targets)
         if n_unk:
             logger.warning(f"{manifest_path}: {n_unk} caption(s) contain pieces missing from the dictionary (<unk>)")
-        train = split == self.cfg.train_subset
         self.datasets[split] = VideoClipDataset(
-            split,
-            rows,
-            video_paths,
-            self.data_cfg,
-            targets,
-            pad=self.tgt_dict.pad(),
-            eos=self.tgt_dict.eos(),
-            train=train,
-            eval_window=str(self.cfg.eval_window),
-            shuffle=train,
-            seed=self.cfg.seed,
+            split, rows, video_paths, self.data_cfg, targets, pad=self.tgt_dict.pad(), eos=self.tgt_dict.eos(),
+            train=train, shuffle=train, seed=self.cfg.seed,
         )
-        log_split_summary(logger, split, self.data_cfg, self.datasets[split])
+        log_split_summary(logger, split, self.datasets[split], summary, self.data_cfg.max_windows, time.perf_counter() - t0)
 
     def build_bpe(self, args=None):
         # the data config names the sentencepiece model, so generation needs no --bpe flags
@@ -114,7 +107,13 @@ class How2SignVideoTask(FairseqTask):
         pretrained = getattr(cfg, "pretrained_encoder", None)
         # a checkpoint being restored (generation, the Python API) already holds the fine-tuned encoder
         if pretrained and not from_checkpoint:
-            model.load_pretrained_encoder(pretrained)
+            if Path(pretrained).is_file():
+                model.load_pretrained_encoder(pretrained)  # a resumed run's checkpoint then overwrites it
+            else:
+                # fine when resuming: the run's checkpoint holds the fine-tuned encoder. If no checkpoint
+                # is restored, the first training step stops with this file's name.
+                model.pending_pretrained_encoder = pretrained
+                logger.warning(f"{pretrained}: pretrained encoder not found; continuing only if a checkpoint is restored")
         if self.cfg.eval_bleu:
             gen_args = json.loads(self.cfg.eval_bleu_args or "{}")
             self.sequence_generator = self.build_generator([model], Namespace(**gen_args))
@@ -124,15 +123,11 @@ class How2SignVideoTask(FairseqTask):
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         if not self._optimizer_checked:
             self._optimizer_checked = True
-            # fp16 / amp wrap the real optimizer (fp32_optimizer, wrapped_optimizer) and answer for themselves
-            inner = getattr(optimizer, "fp32_optimizer", None) or getattr(optimizer, "wrapped_optimizer", None) or optimizer
-            if getattr(model, "uses_param_groups", False) and not getattr(inner, "supports_groups", False):
-                raise ValueError(
-                    "model.encoder_layer_decay is set, but the optimizer ignores per-layer learning rates: use "
-                    "optimizer._name=composite with dynamic_groups=true and lr_scheduler._name=pass_through "
-                    "(see configs/finetune_base.yaml)"
-                )
+            check_training_setup(getattr(model, "module", model), optimizer)
         return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+
+    def optimizer_step(self, optimizer, model, update_num):
+        step_optimizer(optimizer, getattr(model, "module", model), update_num)
 
     # -- validation BLEU, logged as sufficient statistics so it sums across workers --
 

@@ -8,16 +8,20 @@ root from any folder of clips.
 """
 
 import logging
+import time
 from dataclasses import dataclass
 
 from fairseq.tasks import FairseqTask, register_task
 
 from ssvp_slt.corpus.data_config import VideoDataConfig
-from ..data.splits import load_split_rows, log_split_summary
+from ..data.splits import is_training_load, load_video_split, log_split_summary, max_encoder_frames
 from ..data.video_clip_dataset import VideoClipDataset
 from .video_task_config import VideoTaskConfig
 
 logger = logging.getLogger(__name__)
+
+# an MAE sample is one encoder window: a random one of each clip per epoch in training, the centred one otherwise
+ONE_WINDOW = "truncate"
 
 
 @dataclass
@@ -48,16 +52,16 @@ class UnlabelledVideoTask(FairseqTask):
         return None
 
     def max_positions(self):
-        return self.data_cfg.num_frames
+        return max_encoder_frames(self.data_cfg, ONE_WINDOW)
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
-        _, rows, video_paths = load_split_rows(
-            self.data_cfg, split, need_text=False, skip_invalid=self.cfg.skip_invalid_samples,
-            check=self.cfg.check_videos, workers=self.cfg.check_videos_workers,
+        t0 = time.perf_counter()
+        train = is_training_load(split, self.cfg.train_subset, kwargs)
+        _, rows, video_paths, summary = load_video_split(
+            self.cfg, self.data_cfg, split, train, need_text=False, long_clips=ONE_WINDOW
         )
-        train = split == self.cfg.train_subset
         self.datasets[split] = VideoClipDataset(
             split, rows, video_paths, self.data_cfg, targets=None, pad=0, eos=0, train=train,
-            eval_window=str(self.cfg.eval_window), shuffle=train, seed=self.cfg.seed,
+            long_clips=ONE_WINDOW, shuffle=train, seed=self.cfg.seed,
         )
-        log_split_summary(logger, split, self.data_cfg, self.datasets[split])
+        log_split_summary(logger, split, self.datasets[split], summary, 1, time.perf_counter() - t0)

@@ -1,23 +1,18 @@
-"""Settings every video task shares: where the data is and how strictly it is checked."""
+"""Settings every video task shares: where the data is, how strictly it is checked, what trains."""
 
 from dataclasses import dataclass, field
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import II
 
-EVAL_WINDOW_CHOICES = ChoiceEnum(["center", "cover"])
+from ..data.splits import VIDEO_CHECKS
+
+VIDEO_CHECK_CHOICES = ChoiceEnum(list(VIDEO_CHECKS))
 
 
 @dataclass
 class VideoTaskConfig(FairseqDataclass):
     data: str = field(default="???", metadata={"help": "data root: <split>.tsv manifests and config.yaml"})
-    eval_window: EVAL_WINDOW_CHOICES = field(
-        default="center",
-        metadata={
-            "help": "frames seen outside training for clips longer than the window: the centred window "
-            "(same speed as training) or frames spread over the whole clip"
-        },
-    )
     skip_invalid_samples: bool = field(
         default=False,
         metadata={
@@ -25,10 +20,20 @@ class VideoTaskConfig(FairseqDataclass):
             "videos instead of stopping with an error"
         },
     )
-    check_videos: bool = field(
-        default=True,
-        metadata={"help": "open every video when a split loads so that broken files fail now, not mid-epoch"},
+    check_videos: VIDEO_CHECK_CHOICES = field(
+        default="files",
+        metadata={
+            "help": "what loading a split checks: 'files' (each video exists and has the size preparation "
+            "recorded: seconds for 30k clips), 'probe' (open every video: minutes), 'none'"
+        },
     )
     check_videos_workers: int = field(default=8, metadata={"help": "threads for the video check"})
+    max_train_clips: int = field(
+        default=0,
+        metadata={
+            "help": "train on a random subset of this many training clips (0: all), fixed by common.seed: "
+            "a quick check of a real setup without cutting a manifest by hand"
+        },
+    )
     seed: int = II("common.seed")
     train_subset: str = II("dataset.train_subset")

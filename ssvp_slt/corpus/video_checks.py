@@ -8,7 +8,7 @@ all at once, naming the manifest line and the file.
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from .manifest import ManifestError, ManifestRow
 from .video_io import VideoError, probe_video
@@ -39,6 +39,14 @@ def check_videos(
     """Indices of rows whose video is usable; raise (or with skip_invalid, log and drop) the rest."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         problems = list(pool.map(_check_one, rows, video_paths))
+    return report_problems(manifest_path, rows, video_paths, problems, skip_invalid)
+
+
+def report_problems(
+    manifest_path, rows: Sequence[ManifestRow], video_paths: Sequence[Path], problems: Sequence[Optional[str]],
+    skip_invalid: bool,
+) -> List[int]:
+    """Indices of rows without a problem; the problems raise at once (or with skip_invalid are logged and counted)."""
     bad = [(row, path, p) for row, path, p in zip(rows, video_paths, problems) if p is not None]
     if not bad:
         return list(range(len(rows)))

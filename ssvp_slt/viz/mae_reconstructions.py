@@ -370,11 +370,12 @@ def reconstruct_split(model, task, split: str, n_clips: int) -> List[ClipViews]:
     source = batch["net_input"]["source"].to(device)
     padding_mask = batch["net_input"]["padding_mask"].to(device)
     recon = model.reconstruct(source, padding_mask)
+    normalised = model.frames(source, padding_mask)  # (B, C, T, H, W), as the model saw the clips
     flat = None
     if model.cfg.norm_pix_loss:
-        flat = flat_patch_reconstruction(source, recon["mask"], model.cfg.tubelet_size, model.cfg.patch_size)
+        flat = flat_patch_reconstruction(normalised, recon["mask"], model.cfg.tubelet_size, model.cfg.patch_size)
     views = clip_views(
-        recon, source, padding_mask, task.data_cfg.mean, task.data_cfg.std, batch["id"].tolist(), patch_mean=flat
+        recon, normalised, padding_mask, task.data_cfg.mean, task.data_cfg.std, batch["id"].tolist(), patch_mean=flat
     )
     for v in views:
         v.name = str(dataset.rows[v.id].id)
