@@ -5,10 +5,12 @@
     python scripts/prepare_how2sign.py --csv how2sign_realigned_train.csv --videos VIDEOS --out DATA [--split train]
     python scripts/prepare_how2sign.py --csv-dir CSV_DIR --videos VIDEOS --out DATA [--splits train val test]
         [--workers 2] [--short-side 256] [--fps 25] [--blur-faces] [--min-duration 0.2]
+        [--signer-crop [--signer-crop-every 16] [--signer-crop-expand 1.0 3.0 1.5]]
         [--crf 18] [--preset veryfast] [--no-copy] [--lowercase] [--punctuation keep|strip] [--strict]
 
     # pre-cut per-sentence clips (CLIPS/<SENTENCE_NAME>.mp4; misaligned timestamps, see below)
     python scripts/prepare_how2sign.py --csv how2sign_realigned_train.csv --clips CLIPS --out DATA --split train
+        [--signer-crop [--short-side 256] [--fps 25] [--blur-faces] ...]
 
 CSVs are How2Sign's, tab-separated with the header
 VIDEO_ID VIDEO_NAME SENTENCE_ID SENTENCE_NAME START_REALIGNED END_REALIGNED SENTENCE
@@ -23,10 +25,27 @@ resized, resampled or blurred, else by re-encoding (libx264, yuv420p, --crf,
 --preset). Clips hold video only. --blur-faces re-encodes every clip with the
 faces blurred (ssvp_slt/prep/face_blur.py, needs OpenCV) at the output size.
 
+--signer-crop (needs OpenCV) makes each clip the square around the signer,
+resized to --short-side x --short-side (default 256), instead of the whole
+frame: a face detector runs on every --signer-crop-every-th frame (16), each
+face box is expanded UP face heights above, DOWN below and SIDE face widths
+left and right (--signer-crop-expand UP DOWN SIDE, default 1.0 3.0 1.5) and
+made square, and the clip gets one fixed box, the median of those squares
+(ssvp_slt/prep/signer_crop.py). A clip where no face is found gets the centred
+square of the short side; such clips are counted and listed in the report. A
+box partly outside the frame is shifted inside, or padded with black where it
+is larger than the frame. With --blur-faces, faces are blurred on the whole
+frame, then cropped. Signer-cropped clips are always re-encoded; with --clips
+they are written to DATA/clips/<xx>/ and the manifest points there. Each
+clip's box (source pixels) is in its record and in the report.
+
 Written to DATA:
-  <split>.tsv                      the manifest (paths relative to DATA, captions cleaned
-                                   to single-spaced text, otherwise as written)
-  prepare_report_<split>.json      every problem and statistics; a summary is printed
+  <split>.tsv                      the manifest (paths relative to DATA, frame count, rate and
+                                   size, file size in bytes, captions cleaned to single-spaced
+                                   text, otherwise as written)
+  prepare_report_<split>.json      every problem and statistics (incl. clips longer than one
+                                   encoder window, under DATA/config.yaml's window settings or
+                                   the defaults); a summary is printed
   config.yaml                      created or updated: --lowercase/--punctuation are recorded
                                    for build_vocab.py and the task; other settings are kept
 
@@ -129,6 +148,12 @@ def main(argv=None):
     cut.add_argument("--preset", default="veryfast", help="libx264 preset (default veryfast)")
     cut.add_argument("--no-copy", action="store_true", help="always re-encode, never stream-copy")
     cut.add_argument("--chunk-size", type=int, default=32, help="most sentences of one video per worker task (default 32)")
+    crop = parser.add_argument_group("signer crop (--videos, or --clips re-encoded)")
+    crop.add_argument("--signer-crop", action="store_true",
+                      help="crop a square around the signer (from face detections), resized to --short-side (default 256)")
+    crop.add_argument("--signer-crop-every", type=int, metavar="N", help="run the face detector on every N-th frame (default 16)")
+    crop.add_argument("--signer-crop-expand", type=float, nargs=3, metavar=("UP", "DOWN", "SIDE"),
+                      help="box around the face: UP/DOWN face heights above/below, SIDE face widths to each side (default 1 3 1.5)")
     text = parser.add_argument_group("caption normalisation, recorded in config.yaml (default: keep the existing value)")
     text.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=None)
     text.add_argument("--punctuation", choices=PUNCTUATION_CHOICES, default=None)
@@ -138,35 +163,59 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
 
-    if args.clips is not None:
+    if args.clips is not None and not args.signer_crop:
         given = [f for f, v in (("--short-side", args.short_side), ("--fps", args.fps), ("--blur-faces", args.blur_faces), ("--no-copy", args.no_copy)) if v]
         if given:
-            parser.error(f"{', '.join(given)}: only for cutting full videos (--videos), not with --clips")
+            parser.error(
+                f"{', '.join(given)}: only for cutting full videos (--videos), not with --clips "
+                "(unless the clips are re-encoded with --signer-crop)"
+            )
+    if not args.signer_crop:
+        given = [f for f, v in (("--signer-crop-every", args.signer_crop_every), ("--signer-crop-expand", args.signer_crop_expand)) if v is not None]
+        if given:
+            parser.error(f"{', '.join(given)}: only with --signer-crop")
     if args.short_side is not None and args.short_side < 2:
         parser.error("--short-side must be at least 2")
     if args.fps is not None and args.fps <= 0:
         parser.error("--fps must be positive")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    signer_crop = None
+    if args.signer_crop:
+        try:
+            from ssvp_slt.prep.signer_crop import DEFAULT_CROP_SIZE, SignerCropSettings
+        except ImportError as e:
+            parser.error(f"--signer-crop: {e}")
+        default = SignerCropSettings()
+        up, down, side = args.signer_crop_expand or (default.up, default.down, default.side)
+        every = default.detect_every if args.signer_crop_every is None else args.signer_crop_every
+        try:
+            signer_crop = SignerCropSettings(detect_every=every, up=up, down=down, side=side)
+        except ValueError as e:
+            parser.error(f"--signer-crop: {e}")
+        if args.short_side is None:
+            args.short_side = DEFAULT_CROP_SIZE
 
     t0 = time.perf_counter()
     try:
         sources = find_sources(args, parser)
         cfg = load_data_config(args.out)  # a broken config.yaml stops us before any work
+        settings = CutSettings(
+            short_side=args.short_side,
+            fps=args.fps,
+            blur_faces=args.blur_faces,
+            crf=args.crf,
+            preset=args.preset,
+            allow_copy=not args.no_copy,
+            min_duration=args.min_duration,
+            threads=max(1, (os.cpu_count() or 1) // args.workers),
+            signer_crop=signer_crop,
+        )
         if args.clips is not None:
             logger.warning(PRECUT_WARNING)
-            reports = prepare_precut_clips(sources, args.clips, args.out, workers=args.workers)
+            recode = settings if signer_crop is not None else None
+            reports = prepare_precut_clips(sources, args.clips, args.out, workers=args.workers, recode=recode)
         else:
-            settings = CutSettings(
-                short_side=args.short_side,
-                fps=args.fps,
-                blur_faces=args.blur_faces,
-                crf=args.crf,
-                preset=args.preset,
-                allow_copy=not args.no_copy,
-                min_duration=args.min_duration,
-                threads=max(1, (os.cpu_count() or 1) // args.workers),
-            )
             reports = prepare_full_videos(sources, args.videos, args.out, settings, workers=args.workers, chunk_size=args.chunk_size)
     except (CsvFormatError, PrepareError) as e:
         logger.error(str(e))

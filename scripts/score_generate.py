@@ -2,11 +2,14 @@
 """Score fairseq-generate output: BLEU-1..4, chrF, WER, exact match and lengths.
 
     fairseq-generate DATA --user-dir ssvp_plugin --task how2sign_video --gen-subset test \\
-        --path checkpoint_best.pt --post-process sentencepiece > gen_test.txt
-    python scripts/score_generate.py gen_test.txt [--json scores.json] [--lowercase]
+        --path checkpoint_best.pt --beam 5 --results-path results/test
+    python scripts/score_generate.py results/test/generate-test.txt [--json scores.json] [--lowercase]
 
 References are the T-<id> lines, hypotheses the D-<id> lines (H-<id> if there
-are none). See ssvp_slt/scoring.py for the definitions.
+are none). The task detokenises both with the data config's sentencepiece
+model; do not add ``--post-process sentencepiece``, which decodes the text a
+second time and joins every word (the script warns when it sees that). See
+ssvp_slt/scoring.py for the definitions.
 """
 
 import argparse

@@ -142,8 +142,13 @@ def warnings_for(refs: Sequence[str], hyps: Sequence[str]) -> List[str]:
     out = []
     if any(SENTENCEPIECE_MARK in h for h in hyps):
         out.append(
-            f"hypotheses contain sentencepiece pieces ('{SENTENCEPIECE_MARK}'): run fairseq-generate with "
-            f"--post-process sentencepiece, otherwise BLEU is computed on pieces"
+            f"hypotheses contain sentencepiece pieces ('{SENTENCEPIECE_MARK}'): score the D- lines of "
+            f"fairseq-generate --task how2sign_video, which detokenises them with the data config's model"
+        )
+    if refs and sum(len(r.split()) for r in refs) / len(refs) < 1.5 and sum(map(len, refs)) / len(refs) > 10:
+        out.append(
+            "references look like words joined without spaces: was fairseq-generate run with --post-process "
+            "sentencepiece? The task already detokenises; decoding twice joins every word (BLEU near 0)"
         )
     n_unk = sum("<<unk>>" in r or "<unk>" in r for r in refs)
     if n_unk:

@@ -69,6 +69,50 @@ def test_generate_decodes_and_the_output_is_parsed_and_scored(generated, synthet
     assert "how2sign_video" in log
 
 
+def test_score_script_as_documented_on_real_generate_output(generated, synthetic_root, tmp_path, capsys):
+    """scripts/score_generate.py's own usage line, on what fairseq-generate really wrote."""
+    import json
+
+    import sacrebleu
+
+    from conftest import run_script_captured
+
+    gen_file, _ = generated
+    capsys.readouterr()
+    rc, out = run_script_captured("score_generate", gen_file, "--json", tmp_path / "scores.json")
+    warnings = capsys.readouterr().err
+    assert rc == 0, out
+    assert "joined" not in warnings and "pieces" not in warnings
+    triples = parse_generate_output(gen_file)
+    refs, hyps = [r for _, r, _ in triples], [h for _, _, h in triples]
+    assert refs and all(len(r.split()) > 1 for r in refs)  # real sentences, not pieces or joined words
+    data = json.loads((tmp_path / "scores.json").read_text())
+    assert data["num_samples"] == len(refs)
+    assert data["metrics"]["bleu_4"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score)
+
+
+def test_post_process_sentencepiece_joins_words_and_the_scorer_says_so(trained, synthetic_root, tmp_path, capsys):
+    """The task already detokenises: --post-process sentencepiece decodes a second time and joins every word."""
+    from conftest import run_script_captured
+
+    work, _ = trained
+    out = tmp_path / "gen"
+    run(
+        [
+            BIN / "fairseq-generate", synthetic_root, "--user-dir", REPO / "ssvp_plugin", "--task", "how2sign_video",
+            "--path", work / "ckpt" / "checkpoint_best.pt", "--gen-subset", "test", "--beam", "1",
+            "--max-len-b", "20", "--post-process", "sentencepiece", "--results-path", out,
+        ],
+        work,
+    )
+    refs = [r for _, r, _ in parse_generate_output(out / "generate-test.txt")]
+    assert all(" " not in r for r in refs)
+    capsys.readouterr()
+    rc, _ = run_script_captured("score_generate", out / "generate-test.txt")
+    warnings = capsys.readouterr().err
+    assert rc == 0 and "joined without spaces" in warnings and "--post-process" in warnings
+
+
 def test_python_api_translates_like_fairseq_generate(trained, generated, synthetic_root):
     from ssvp_slt.translate import SignTranslator
 

@@ -292,13 +292,13 @@ def test_profile_cascades_run_only_when_needed():
     frame = np.full((224, 224, 3), 100, np.uint8)
     face, elsewhere = [(80, 40, 60, 60)], [(10, 150, 40, 40)]
     blurrer = FaceBlurrer()
-    blurrer._frontal = ScriptedCascade([face] * 6 + [elsewhere] + [()] * 2)
-    blurrer._profile = ScriptedCascade()
+    blurrer.detector.frontal = ScriptedCascade([face] * 6 + [elsewhere] + [()] * 2)
+    blurrer.detector.profile = ScriptedCascade()
     calls = []
     for i in range(9):
-        before = blurrer._profile.calls
+        before = blurrer.detector.profile.calls
         blurrer(frame)
-        calls.append((blurrer._profile.calls - before) // 2)  # frame + mirrored frame
+        calls.append((blurrer.detector.profile.calls - before) // 2)  # frame + mirrored frame
     # frames 0-5: the frontal cascade keeps finding the tracked face -> profile on runs 0 and 4 only;
     # frame 6: it finds a face elsewhere but lost the tracked one; frames 7-8: it finds nothing
     assert calls == [1, 0, 0, 0, 1, 0, 1, 1, 1]

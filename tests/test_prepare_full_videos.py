@@ -154,7 +154,11 @@ def test_no_copy_gives_the_same_frames(videos, tmp_path):
     assert run_prepare("--csv", csv_path, "--videos", videos, "--out", a, "--workers", 1)[0] == 0
     assert run_prepare("--csv", csv_path, "--videos", videos, "--out", b, "--workers", 1, "--no-copy")[0] == 0
     assert report(b)["clips"] == {"re-encoded": 3}
-    assert (a / "train.tsv").read_text() == (b / "train.tsv").read_text()
+    # the same manifest but for file sizes (a copy and an encode are different files)
+    ra, rb = read_manifest(a / "train.tsv").rows, read_manifest(b / "train.tsv").rows
+    assert [(r.id, r.video, r.n_frames, r.fps, r.width, r.height, r.tgt_text) for r in ra] == [
+        (r.id, r.video, r.n_frames, r.fps, r.width, r.height, r.tgt_text) for r in rb
+    ]
     for r in read_manifest(a / "train.tsv").rows:
         assert frame_indices(a / r.video) == frame_indices(b / r.video)
 

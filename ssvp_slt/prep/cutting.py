@@ -4,7 +4,7 @@ One call (:func:`cut_group`) handles a group of sentences of the same video,
 so the video is opened once and each sentence is reached by seeking.
 
 * **Stream copy** when nothing about the pictures changes (no resize, no frame
-  rate change, no blurring) and the cut is exact: the first frame is a
+  rate change, no blurring, no signer crop) and the cut is exact: the first frame is a
   keyframe and the packets up to the last frame reference nothing after it.
   Otherwise the clip is **decoded and re-encoded** (libx264, yuv420p, CRF).
 * Frame ``k`` of a clip shows the source frame nearest to ``START + k / fps``;
@@ -14,8 +14,18 @@ so the video is opened once and each sentence is reached by seeking.
 * A clip is written to a temporary name in its own folder and renamed when
   complete (``os.replace`` is atomic), so an interrupted run never leaves a
   partial clip under the final name; stale temporary files are removed.
+* **Signer crop** (``signer_crop``, see ``signer_crop.py``): two passes over
+  the clip's frames. The first decodes them and converts every
+  ``detect_every``-th one, in grey at the detector's reduced size, for face
+  detection, which gives the clip's one square box (in source pixels); the
+  second converts each frame at the scale that makes the box ``crop_size``
+  pixels (never above the source size), blurs faces there if asked (on the
+  whole frame, before cropping, so a face cut by the box edge is still found
+  and blurred), crops the box (padding what lies outside the frame) and
+  encodes it. Decoding twice is cheaper than holding a clip's decoded frames.
 * A finished clip records, in its mp4 ``comment`` tag, the START/END and the
-  settings it was made with (and its clamp and face counts, for the report).
+  settings it was made with (and its clamp and face counts and crop box, for
+  the report).
   A later run reuses it only if that record matches and the file probes fine.
 * Only compressed packets of the current clip are held in memory, never
   decoded frames beyond the one being converted.
@@ -27,7 +37,7 @@ import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence
 
 import av
 import numpy as np
@@ -35,6 +45,9 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from ..corpus.video_io import VideoError, probe_video
 from .report import COPIED, ENCODED, EXISTING
+
+if TYPE_CHECKING:  # signer_crop needs OpenCV: imported only when a signer crop is asked for
+    from .signer_crop import CropBox, SignerCropSettings
 
 DROPPED_STATUS = "dropped"
 TOOL_TAG = "ssvp-prep/1"  # bump when the meaning of the record changes
@@ -64,10 +77,19 @@ class CutSettings:
     threads: int = 1  # codec threads per worker process
     # makes a blurrer (FaceBlurrer API); None: ssvp_slt.prep.face_blur.FaceBlurrer, imported on first use
     blur_factory: Optional[Callable[[], Any]] = None
+    # crop a square box around the signer and resize it to crop_size x crop_size (never stream-copied)
+    signer_crop: Optional["SignerCropSettings"] = None
+
+    @property
+    def crop_size(self) -> int:
+        """Side of signer-cropped clips: short_side (default 256), made even for yuv420p."""
+        from .signer_crop import DEFAULT_CROP_SIZE
+
+        return max(2, int(round((self.short_side or DEFAULT_CROP_SIZE) / 2)) * 2)
 
     def content_key(self) -> dict:
         """The settings a finished clip must have been made with to be reused."""
-        return {
+        key = {
             "short_side": self.short_side,
             "fps": self.fps,
             "blur_faces": self.blur_faces,
@@ -75,6 +97,9 @@ class CutSettings:
             "preset": self.preset,
             "allow_copy": self.allow_copy,
         }
+        if self.signer_crop is not None:  # only when set: clips made before this option stay valid
+            key["signer_crop"] = {**self.signer_crop.content_key(), "size": self.crop_size}
+        return key
 
 
 @dataclass(frozen=True)
@@ -96,6 +121,9 @@ class ClipResult:
     message: str = ""
     clamped: Optional[str] = None  # message when END was clamped to the video's end
     faces: Optional[dict] = None  # FaceBlurrer.stats summed over the clip
+    width: int = 0  # frame size of the clip as written (from the probe that checks it)
+    height: int = 0
+    crop: Optional[dict] = None  # CropBox.to_dict() of a signer-cropped clip
 
     @property
     def duration(self) -> float:
@@ -174,19 +202,19 @@ def remove_stale_temps(final: str) -> int:
     return n
 
 
-def _record(job: ClipJob, settings: CutSettings, method: str, clamped=None, faces=None) -> str:
-    return json.dumps(
-        {
-            "tool": TOOL_TAG,
-            "start": job.start,
-            "end": job.end,
-            "settings": settings.content_key(),
-            "method": method,
-            "clamped": clamped,
-            "faces": faces,
-        },
-        sort_keys=True,
-    )
+def _record(job: ClipJob, settings: CutSettings, method: str, clamped=None, faces=None, crop=None) -> str:
+    record = {
+        "tool": TOOL_TAG,
+        "start": job.start,
+        "end": job.end,
+        "settings": settings.content_key(),
+        "method": method,
+        "clamped": clamped,
+        "faces": faces,
+    }
+    if crop is not None:
+        record["crop"] = crop
+    return json.dumps(record, sort_keys=True)
 
 
 def existing_clip(job: ClipJob, settings: CutSettings) -> Optional[ClipResult]:
@@ -214,6 +242,9 @@ def existing_clip(job: ClipJob, settings: CutSettings) -> Optional[ClipResult]:
         fps=info.fps,
         clamped=record.get("clamped"),
         faces=record.get("faces"),
+        width=info.width,
+        height=info.height,
+        crop=record.get("crop"),
     )
 
 
@@ -301,10 +332,53 @@ def _blurrer(settings: CutSettings):
     return _BLURRERS[key]
 
 
-def _encode(out, container, stream, timing, start, n_out, out_rate: Fraction, settings: CutSettings):
-    """Decode, convert (resize, blur) and encode; returns (packets, frames written, face stats, decoding errors)."""
+_FINDERS: dict = {}  # SignerCropSettings -> SignerBoxFinder: one per worker process and settings
+
+
+def _finder(settings: CutSettings):
+    key = settings.signer_crop
+    if key not in _FINDERS:
+        from .signer_crop import SignerBoxFinder  # lazy: OpenCV is only needed with a signer crop
+
+        _FINDERS[key] = SignerBoxFinder(key)
+    return _FINDERS[key]
+
+
+def _signer_box(container, stream, timing, start, n_out, out_rate: Fraction, settings: CutSettings) -> "CropBox":
+    """First pass of a signer crop: decode the clip's frames, detect faces on every detect_every-th
+    one (converted straight to grey at the detector's working size), return the clip's box.
+    A decoding error just ends the pass: the encoding pass meets it again and reports it."""
     src_w, src_h = stream.codec_context.width, stream.codec_context.height
-    width, height = output_size(src_w, src_h, settings.short_side)
+    finder = _finder(settings)
+    finder.reset()
+    scale = finder.detector.detection_scale(src_w, src_h)
+    det_w, det_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+    last_wanted = (max(1, n_out) - 1) // finder.settings.detect_every * finder.settings.detect_every
+    reformatter = VideoReformatter()
+    frames = _source_frames(container, stream, timing, start, [])
+    for k, frame in enumerate(_resample(frames, start, n_out, float(out_rate), float(1 / timing.rate))):
+        if finder.wants(k):
+            grey = reformatter.reformat(frame, format="gray", width=det_w, height=det_h, interpolation=Interpolation.AREA)
+            finder.add(grey.to_ndarray(), scale=det_w / src_w)
+        if k >= last_wanted:
+            break  # the rest of the clip is never looked at: do not decode it
+    return finder.box(src_w, src_h)
+
+
+def _encode(out, container, stream, timing, start, n_out, out_rate: Fraction, settings: CutSettings, crop=None):
+    """Decode, convert (resize or signer crop, blur) and encode; returns (packets, frames written,
+    face stats, decoding errors)."""
+    src_w, src_h = stream.codec_context.width, stream.codec_context.height
+    if crop is not None:
+        from .signer_crop import crop_and_resize
+
+        width = height = settings.crop_size
+        # frames are converted at the scale that makes the box crop_size wide (never upscaled: a
+        # small box is cropped at source size, then enlarged), blurred whole, then cropped
+        work = min(1.0, width / crop.side)
+        work_w, work_h = max(1, round(src_w * work)), max(1, round(src_h * work))
+    else:
+        width, height = output_size(src_w, src_h, settings.short_side)
     enc = out.add_stream("libx264", rate=out_rate)
     enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
     enc.options = {"crf": str(settings.crf), "preset": settings.preset}
@@ -320,7 +394,13 @@ def _encode(out, container, stream, timing, start, n_out, out_rate: Fraction, se
     errors = []
     frames = _source_frames(container, stream, timing, start, errors)
     for frame in _resample(frames, start, n_out, float(out_rate), float(1 / timing.rate)):
-        if blurrer is not None:
+        if crop is not None:
+            rgb = reformatter.reformat(frame, format="rgb24", width=work_w, height=work_h, interpolation=Interpolation.AREA)
+            rgb = rgb.to_ndarray()
+            if blurrer is not None:
+                rgb = blurrer(rgb)
+            out_frame = av.VideoFrame.from_ndarray(crop_and_resize(rgb, crop, width), format="rgb24")
+        elif blurrer is not None:
             rgb = reformatter.reformat(frame, format="rgb24", width=width, height=height, interpolation=Interpolation.AREA)
             rgb = np.ascontiguousarray(blurrer(rgb.to_ndarray()))
             out_frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
@@ -353,6 +433,7 @@ def _cut_one(container, stream, timing: _Timing, job: ClipJob, settings: CutSett
     # a copy keeps the source's pictures: only allowed when nothing asks to change them
     same_pictures = (
         not settings.blur_faces
+        and settings.signer_crop is None
         and (not settings.short_side or output_size(src_w, src_h, settings.short_side) == (src_w, src_h))
         and (not settings.fps or abs(float(out_rate) - float(timing.rate)) < 1e-3)
     )
@@ -364,6 +445,7 @@ def _cut_one(container, stream, timing: _Timing, job: ClipJob, settings: CutSett
     os.makedirs(os.path.dirname(job.path) or ".", exist_ok=True)
     out = av.open(tmp, "w", format="mp4")
     try:
+        crop_record = None
         if packets is not None:
             method, faces, n_written = COPIED, None, len(packets)
             copy = out.add_stream_from_template(stream)
@@ -377,7 +459,10 @@ def _cut_one(container, stream, timing: _Timing, job: ClipJob, settings: CutSett
                 out.mux(p)
         else:
             method = ENCODED
-            enc_packets, n_written, faces, errors = _encode(out, container, stream, timing, start, n_out, out_rate, settings)
+            crop = None
+            if settings.signer_crop is not None:
+                crop = _signer_box(container, stream, timing, start, n_out, out_rate, settings)
+            enc_packets, n_written, faces, errors = _encode(out, container, stream, timing, start, n_out, out_rate, settings, crop)
             if n_written < n_out and errors:  # an incomplete clip would not match its caption
                 at = f" after {start + n_written / float(out_rate):.3f} s" if n_written else ""
                 raise _Drop(UNREADABLE_VIDEO, f"{video_path}: decoding failed{at} (truncated or damaged file? {errors[0]})")
@@ -393,7 +478,8 @@ def _cut_one(container, stream, timing: _Timing, job: ClipJob, settings: CutSett
                 if n_written / float(out_rate) < settings.min_duration:
                     raise _Drop(TOO_SHORT, f"clip of {n_written / float(out_rate):.3f} s after clamping END, shorter than the minimum")
             # the record is written with the header, which waits for the first packet: all facts are known now
-            out.metadata["comment"] = _record(job, settings, "encode", clamped, faces)
+            crop_record = crop.to_dict() if crop is not None else None
+            out.metadata["comment"] = _record(job, settings, "encode", clamped, faces, crop_record)
             for p in enc_packets:
                 out.mux(p)
         out.close()
@@ -408,7 +494,10 @@ def _cut_one(container, stream, timing: _Timing, job: ClipJob, settings: CutSett
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return ClipResult(key=job.key, status=method, n_frames=info.n_frames, fps=info.fps, clamped=clamped, faces=faces)
+    return ClipResult(
+        key=job.key, status=method, n_frames=info.n_frames, fps=info.fps, clamped=clamped, faces=faces,
+        width=info.width, height=info.height, crop=crop_record,
+    )
 
 
 def _drop_all(jobs, reason, message) -> List[ClipResult]:

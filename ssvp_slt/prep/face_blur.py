@@ -3,7 +3,8 @@
 SSVP-SLT trains on face-blurred video; its authors did not release their
 blurring code, so this is our own, built only on what installed packages ship:
 
-* **Detector**: OpenCV's Haar cascades from the ``opencv-python-headless``
+* **Detector** (:class:`FaceDetector`, shared with ``signer_crop.py``): OpenCV's
+  Haar cascades from the ``opencv-python-headless``
   wheel (``cv2.data.haarcascades``): frontal face, plus the profile cascade on
   the frame and on its mirror image (the cascade only knows one facing
   direction), so a signer turning the head is still found. Nothing is
@@ -12,7 +13,9 @@ blurring code, so this is our own, built only on what installed packages ship:
   cascades cost 3/4 of the detector's time, so they run only when the frontal
   one found nothing or lost a tracked face, and on every 4th detector run.
   Frames are downscaled for detection only as far as keeps the smallest wanted
-  face (``min_face_fraction``) at the cascades' 24 px window.
+  face (``min_face_fraction``) at the cascades' 24 px window, and their
+  contrast is equalised locally (CLAHE), not globally: a global histogram
+  equalisation is dominated by a large flat background such as a green screen.
 * **Anonymisation**: each face box, enlarged by ``margin`` on every side, is
   pixelated (cells of ``blur_strength`` x face size) and then Gaussian-blurred
   (sigma of half a cell) so no facial detail survives; only pixels of the
@@ -44,7 +47,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Iterable, List, Sequence, Tuple
+from typing import Callable, Iterable, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -135,6 +138,74 @@ def _merge_boxes(boxes: List[Box]) -> List[Box]:
     return boxes
 
 
+class FaceDetector:
+    """OpenCV Haar face detector (frontal, plus profile in both directions), used by the face
+    blurrer and the signer crop (``signer_crop.py``).
+
+    Args:
+        min_face_fraction: smallest face searched, as a fraction of the frame's shorter side
+            (``detectMultiScale``'s ``minSize``). Being a fraction, it means the same on a
+            frame the caller has already downscaled.
+        use_profile: whether the profile cascades may run at all (see :meth:`detect`).
+
+    One detector per user: ``CascadeClassifier`` is not documented thread-safe.
+    """
+
+    def __init__(self, min_face_fraction: float = 0.05, *, use_profile: bool = True):
+        if not 0 < min_face_fraction < 1:
+            raise ValueError(f"min_face_fraction must be in (0, 1), got {min_face_fraction}")
+        self.min_face_fraction = float(min_face_fraction)
+        self.frontal = _load_cascade(FRONTAL_CASCADE)
+        self.profile = _load_cascade(PROFILE_CASCADE) if use_profile else None
+        # local (tile-wise) contrast equalisation: a global equalizeHist lets a large flat
+        # background (How2Sign's green screen) dominate the histogram, which hid the face or
+        # produced frame-sized false positives in tests with a face pasted on flat backgrounds
+        self._clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+
+    def detection_scale(self, width: int, height: int) -> float:
+        """Factor (<= 1) by which a width x height frame can be downscaled before detection
+        while the smallest wanted face stays at least the cascades' window. A caller that
+        converts frames itself can convert straight to this size (cheaper than full size)."""
+        target_short = math.ceil(_CASCADE_WINDOW / self.min_face_fraction)
+        return min(1.0, target_short / min(width, height))
+
+    def detect(self, frame: np.ndarray, profile: Union[None, bool, Callable[[List[Box]], bool]] = None) -> List[Box]:
+        """Face boxes (x0, y0, x1, y1) in ``frame``'s pixel coordinates.
+
+        ``frame``: HxWx3 uint8 RGB or HxW uint8 grey. ``profile``: whether to also run the
+        profile cascades (frame and mirrored frame; 3/4 of the time): None = only when the
+        frontal cascade found nothing; a bool; or a function of the frontal boxes. Boxes
+        that several cascades found for the same face are merged (their union)."""
+        h, w = frame.shape[:2]
+        short = min(h, w)
+        frame = np.ascontiguousarray(frame)  # PyAV's arrays may have padded rows
+        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        # detect on a smaller copy when the smallest wanted face stays above the cascade window
+        scale = self.detection_scale(w, h)
+        if scale < 1.0:
+            gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        gray = self._clahe.apply(gray)
+        gw = gray.shape[1]
+        min_px = max(1, int(round(self.min_face_fraction * short * scale)))
+        kw = dict(scaleFactor=_SCALE_FACTOR, minNeighbors=_MIN_NEIGHBORS, minSize=(min_px, min_px))
+        inv = 1.0 / scale
+        found: List[Box] = [
+            (x * inv, y * inv, (x + bw) * inv, (y + bh) * inv) for x, y, bw, bh in self.frontal.detectMultiScale(gray, **kw)
+        ]
+        if profile is None:
+            want_profile = not found
+        elif callable(profile):
+            want_profile = bool(profile(found))
+        else:
+            want_profile = bool(profile)
+        if self.profile is not None and want_profile:
+            for x, y, bw, bh in self.profile.detectMultiScale(gray, **kw):
+                found.append((x * inv, y * inv, (x + bw) * inv, (y + bh) * inv))
+            for x, y, bw, bh in self.profile.detectMultiScale(cv2.flip(gray, 1), **kw):
+                found.append(((gw - x - bw) * inv, y * inv, (gw - x) * inv, (y + bh) * inv))
+        return _merge_boxes([tuple(float(v) for v in b) for b in found])
+
+
 @dataclass
 class _Track:
     smooth: np.ndarray  # EMA of the detected boxes, float [x0, y0, x1, y1]
@@ -193,8 +264,6 @@ class FaceBlurrer:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
-        if not 0 < min_face_fraction < 1:
-            raise ValueError(f"min_face_fraction must be in (0, 1), got {min_face_fraction}")
         if blur_strength <= 0:
             raise ValueError(f"blur_strength must be > 0, got {blur_strength}")
         self.margin = float(margin)
@@ -204,9 +273,8 @@ class FaceBlurrer:
         self.min_face_fraction = float(min_face_fraction)
         self.blur_strength = float(blur_strength)
         self.use_profile = bool(use_profile)
-        # one classifier per blurrer: CascadeClassifier is not documented thread-safe
-        self._frontal = _load_cascade(FRONTAL_CASCADE)
-        self._profile = _load_cascade(PROFILE_CASCADE) if self.use_profile else None
+        # one detector per blurrer: CascadeClassifier is not documented thread-safe
+        self.detector = FaceDetector(min_face_fraction, use_profile=self.use_profile)
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -234,29 +302,9 @@ class FaceBlurrer:
     # -------------------------------------------------------------- detection
     def _detect(self, frame: np.ndarray) -> List[Box]:
         """Face boxes (x0, y0, x1, y1) in ``frame``'s pixel coordinates."""
-        h, w = frame.shape[:2]
-        short = min(h, w)
-        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        # detect on a smaller copy when the smallest wanted face stays above the cascade window
-        target_short = math.ceil(_CASCADE_WINDOW / self.min_face_fraction)
-        scale = min(1.0, target_short / short)
-        if scale < 1.0:
-            gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-        gray = cv2.equalizeHist(gray)
-        gw = gray.shape[1]
-        min_px = max(1, int(round(self.min_face_fraction * short * scale)))
-        kw = dict(scaleFactor=_SCALE_FACTOR, minNeighbors=_MIN_NEIGHBORS, minSize=(min_px, min_px))
-        inv = 1.0 / scale
-        found: List[Box] = [
-            (x * inv, y * inv, (x + bw) * inv, (y + bh) * inv) for x, y, bw, bh in self._frontal.detectMultiScale(gray, **kw)
-        ]
-        if self._profile is not None and self._need_profile(found):
-            for x, y, bw, bh in self._profile.detectMultiScale(gray, **kw):
-                found.append((x * inv, y * inv, (x + bw) * inv, (y + bh) * inv))
-            for x, y, bw, bh in self._profile.detectMultiScale(cv2.flip(gray, 1), **kw):
-                found.append(((gw - x - bw) * inv, y * inv, (gw - x) * inv, (y + bh) * inv))
+        found = self.detector.detect(frame, profile=self._need_profile)
         self._detector_runs += 1
-        return _merge_boxes([tuple(float(v) for v in b) for b in found])
+        return found
 
     def _need_profile(self, frontal: List[Box]) -> bool:
         """The profile cascades (3/4 of the detector's time) run only when they can add something:
@@ -359,4 +407,4 @@ def blur_faces(frames: Iterable[np.ndarray], **kwargs) -> Tuple[List[np.ndarray]
     return out, blurrer.stats
 
 
-__all__ = ["FaceBlurrer", "blur_faces", "cascade_path", "FRONTAL_CASCADE", "PROFILE_CASCADE"]
+__all__ = ["FaceBlurrer", "FaceDetector", "blur_faces", "cascade_path", "FRONTAL_CASCADE", "PROFILE_CASCADE"]

@@ -5,6 +5,12 @@ reason; rows that were kept after a repair (a caption joined across lines, an
 END clamped to the video's end) are listed too. The JSON file holds the full
 list; the printed summary caps it, so a CSV with thousands of bad rows does not
 flood the terminal.
+
+Two optional sections: ``signer_crop`` (``--signer-crop``: clips cropped, clips
+that fell back to the centred square, detection counts and every clip's box in
+source pixels) and ``windows`` (how the kept clips split into the encoder's
+windows under the data config's window settings, and what the ``long_clips``
+policy does to the clips needing more than ``max_windows``).
 """
 
 import json
@@ -15,10 +21,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from ..corpus.frame_sampling import WindowSettings
+
 # what happened to the row a problem was found in
 DROPPED = "dropped"
 REPAIRED = "repaired"
 CLAMPED = "clamped"
+CENTRE_CROP = "centre crop"  # --signer-crop found no face: the clip got the centred square
 
 # clip counters (how each kept clip came to be)
 COPIED = "copied"  # stream copy, no re-encoding
@@ -63,7 +72,15 @@ def _bin_label(i: int) -> str:
 class SplitReport:
     """Accumulates what happened to the rows of one split."""
 
-    def __init__(self, split: str, mode: str, sources: Sequence[str], settings: Optional[dict] = None):
+    def __init__(
+        self,
+        split: str,
+        mode: str,
+        sources: Sequence[str],
+        settings: Optional[dict] = None,
+        windows: Optional[WindowSettings] = None,
+        windows_from: Optional[str] = None,
+    ):
         self.split = split
         self.mode = mode
         self.sources = [str(s) for s in sources]
@@ -80,6 +97,12 @@ class SplitReport:
         self.manifest: Optional[str] = None
         self.error: Optional[str] = None  # set when the split could not be written at all
         self.elapsed_s: Optional[float] = None
+        # encoder windows per kept clip (see windows_summary); None: not computed
+        self.window_settings = windows
+        self.windows_from = windows_from
+        self.windows_needed: Counter = Counter()
+        # --signer-crop: SENTENCE_NAME -> CropBox.to_dict()
+        self.crops: Dict[str, dict] = {}
 
     def drop(self, problems: Sequence[Problem]) -> None:
         """One dropped row: counted once, by its first problem's reason; all problems listed."""
@@ -91,12 +114,27 @@ class SplitReport:
         """A problem in a row that was kept (repaired or clamped)."""
         self.problems.append(problem)
 
-    def keep(self, duration_s: float, caption: str, clip_status: str, faces: Optional[dict] = None) -> None:
+    def keep(
+        self,
+        duration_s: float,
+        caption: str,
+        clip_status: str,
+        faces: Optional[dict] = None,
+        *,
+        windows: Optional[int] = None,
+        name: Optional[str] = None,
+        crop: Optional[dict] = None,
+    ) -> None:
+        """One kept row; ``windows``: encoder windows its clip needs; ``crop``: its signer crop box."""
         self.durations.append(float(duration_s))
         self.caption_words.append(len(caption.split()))
         self.clips[clip_status] += 1
         if faces:
             self.faces.update({k: int(v) for k, v in faces.items()})
+        if windows is not None:
+            self.windows_needed[int(windows)] += 1
+        if crop is not None:
+            self.crops[name if name is not None else str(len(self.crops))] = crop
 
     @property
     def kept(self) -> int:
@@ -120,6 +158,69 @@ class SplitReport:
             counts[i] += 1
         return [{"range": _bin_label(i), "count": c} for i, c in enumerate(counts)]
 
+    def windows_summary(self) -> Optional[dict]:
+        """Clips longer than one encoder window: how many windows they need, and what the
+        ``long_clips`` policy does to those needing more than ``max_windows``."""
+        s = self.window_settings
+        if s is None:
+            return None
+        n = sum(self.windows_needed.values())
+        longer = sum(c for w, c in self.windows_needed.items() if w > 1)
+        over = sum(c for w, c in self.windows_needed.items() if w > s.max_windows)
+        histogram = {str(w): self.windows_needed.get(w, 0) for w in range(1, s.max_windows + 1)}
+        histogram[f">{s.max_windows}"] = over
+        if s.long_clips == "truncate":
+            affected = longer
+            effect = (
+                f"every clip longer than one window is cut to one window of {s.window_seconds:g} s "
+                "(max_windows is ignored): the rest of its sentence is never seen"
+            )
+        elif s.long_clips == "drop":
+            affected = over
+            effect = (
+                f"clips needing more than {s.max_windows} windows are left out when this split is trained on; "
+                f"evaluated, they are stretched over {s.max_windows} windows"
+            )
+        else:
+            affected = over
+            effect = (
+                f"clips needing more than {s.max_windows} windows are stretched: {s.max_windows} windows spread "
+                "over the whole clip (frames further apart, faster apparent signing)"
+            )
+        return {
+            "settings_from": self.windows_from,
+            "window_seconds": round(s.window_seconds, 4),
+            "target_fps": s.target_fps,
+            "num_frames": s.num_frames,
+            "sampling_rate": s.sampling_rate,
+            "window_stride": s.window_stride,
+            "max_windows": s.max_windows,
+            "long_clips": s.long_clips,
+            "clips": n,
+            "longer_than_one_window": longer,
+            "share_longer_than_one_window": round(longer / n, 4) if n else 0.0,
+            "windows_needed": histogram,
+            "over_max_windows": over,
+            "affected_by_long_clips": affected,
+            "long_clips_effect": effect,
+        }
+
+    def crop_summary(self) -> Optional[dict]:
+        if not self.crops:
+            return None
+        boxes = self.crops.values()
+        runs = sum(b.get("detector_runs", 0) for b in boxes)
+        found = sum(b.get("detections", 0) for b in boxes)
+        return {
+            "clips": len(self.crops),
+            "fallback": sum(1 for b in boxes if b.get("fallback")),
+            "padded": sum(1 for b in boxes if b.get("padded")),
+            "detector_runs": runs,
+            "detections": found,
+            "share_with_detection": round(found / runs, 4) if runs else 0.0,
+            "boxes": dict(self.crops),
+        }
+
     def to_dict(self) -> dict:
         faces = dict(self.faces)
         if faces.get("frames"):
@@ -141,6 +242,8 @@ class SplitReport:
             "duration_seconds": _stats(self.durations),
             "caption_words": _stats(self.caption_words),
             "faces": faces or None,
+            "signer_crop": self.crop_summary(),
+            "windows": self.windows_summary(),
             "notes": self.notes,
             "manifest": self.manifest,
             "error": self.error,
@@ -181,6 +284,25 @@ class SplitReport:
             lines.append(
                 f"  faces: detected on {100 * share:.1f}% of {f.get('frames', 0)} frames "
                 f"({f.get('frames_blurred', 0)} frames blurred)"
+            )
+        if d["signer_crop"]:
+            c = d["signer_crop"]
+            lines.append(
+                f"  signer crop: {c['clips']} clips cropped, {c['fallback']} fell back to the centred square "
+                f"(no or too few faces found), {c['padded']} padded at the frame edge; a face on "
+                f"{100 * c['share_with_detection']:.1f}% of {c['detector_runs']} checked frames"
+            )
+        if d["windows"] and d["windows"]["clips"]:
+            w = d["windows"]
+            hist = ", ".join(f"{k}: {v}" for k, v in w["windows_needed"].items() if v)
+            lines.append(
+                f"  windows of {w['window_seconds']:g} s ({w['settings_from']}): {w['longer_than_one_window']} of "
+                f"{w['clips']} clips ({100 * w['share_longer_than_one_window']:.1f}%) longer than one; "
+                f"windows needed: {hist}"
+            )
+            lines.append(
+                f"  {w['over_max_windows']} clips need more than max_windows={w['max_windows']}; "
+                f"long_clips={w['long_clips']}: {w['long_clips_effect']} ({w['affected_by_long_clips']} clips)"
             )
         if self.problems:
             shown = self.sorted_problems()[:max_problems]
