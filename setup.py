@@ -15,7 +15,7 @@ setup(
     description="Sign-language video to English text (SSVP-SLT recipe) as a fairseq plugin",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # numpy 2.4 (constraints.txt) needs 3.11
     packages=find_packages(include=["ssvp_plugin", "ssvp_plugin.*", "ssvp_slt", "ssvp_slt.*"]),
     install_requires=[
         # torch is installed first by `make install` (CPU build by default; see TORCH in the Makefile)

@@ -40,6 +40,7 @@ from ssvp_slt.convert import (  # noqa: E402
     FORMATS,
     GeometryOverrides,
     convert_checkpoint,
+    data_config_lines,
     model_settings,
     report_lines,
     write_conversion,
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
         logger.error(f"{args.input}: cannot convert ({type(e).__name__}: {first})")
         return 1
 
-    for line in report_lines(conversion, output):
+    for line in report_lines(conversion, output) + data_config_lines(conversion):
         print(line)
     print("to fine-tune with it, set (hydra overrides of mae_vit_slt):")
     print("  " + " ".join(model_settings(conversion.geometry, output)))

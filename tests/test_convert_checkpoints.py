@@ -128,6 +128,38 @@ def test_hf_videomae_model_features_match(tmp_path, mean_pooling):
     assert expected_settings(out) in text
 
 
+def test_the_converter_states_the_normalisation_and_fine_tuning_checks_it(tmp_path, caplog):
+    """VideoMAE normalises with ImageNet's mean/std (or its preprocessor_config.json), mae_st with 0.45/0.225:
+    the converter says which to put in the data config, records it, and loading warns on a mismatch."""
+    import logging
+
+    import transformers
+    torch.manual_seed(0)
+    model = transformers.VideoMAEModel(hf_config(transformers, use_mean_pooling=False))
+    model.save_pretrained(tmp_path / "hf")
+    text = convert("--input", tmp_path / "hf" / "model.safetensors", "--output", tmp_path / "a.pt")
+    assert "mean [0.485, 0.456, 0.406] / std [0.229, 0.224, 0.225] (VideoMAE's ImageNet mean/std)" in text
+    assert "config.yaml:  mean: [0.485, 0.456, 0.406]  std: [0.229, 0.224, 0.225]" in text
+    assert torch.load(tmp_path / "a.pt", weights_only=True)["normalisation"]["mean"] == [0.485, 0.456, 0.406]
+
+    # a Hugging Face image processor's values win over the default
+    (tmp_path / "hf" / "preprocessor_config.json").write_text('{"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}')
+    text = convert("--input", tmp_path / "hf" / "model.safetensors", "--output", tmp_path / "b.pt")
+    assert "mean [0.5, 0.5, 0.5] / std [0.5, 0.5, 0.5]" in text and "preprocessor_config.json" in text
+
+    g = torch.load(tmp_path / "a.pt", weights_only=True)["geometry"]
+    vit = VideoViT(img_size=g["img_size"], num_frames=g["num_frames"], patch_size=g["patch_size"],
+                   tubelet_size=g["tubelet_size"], embed_dim=g["embed_dim"], depth=g["depth"], num_heads=g["num_heads"],
+                   mlp_ratio=g["mlp_ratio"], pos_embed_type="joint")
+    with caplog.at_level(logging.WARNING):
+        load_pretrained_vit(vit, tmp_path / "a.pt", [0.45] * 3, [0.225] * 3)  # this project's default data config
+    assert "pretrained on frames normalised with mean [0.485, 0.456, 0.406]" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        load_pretrained_vit(vit, tmp_path / "a.pt", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    assert "normalised with" not in caplog.text
+
+
 def test_hf_videomae_pretraining_state_dict_ignores_decoder(tmp_path):
     import transformers
     torch.manual_seed(0)
@@ -360,6 +392,7 @@ def test_mae_st_features_match(tmp_path, case):
     assert ("all qkv biases are zeros" in text) == (not qkv_bias)
     assert f"model.encoder_cls_token={'true' if cls_embed else 'false'}" in text
     assert f"model.encoder_pos_embed={'separable' if sep_pos_embed else 'joint'}" in text
+    assert "mean [0.45, 0.45, 0.45] / std [0.225, 0.225, 0.225] (mae_st's mean/std)" in text
 
 
 # ----------------------------------------------------------------------------------------------- errors

@@ -23,6 +23,7 @@ class FrameNormalizer(nn.Module):
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
+        self.mean, self.std = [float(v) for v in mean], [float(v) for v in std]
         std_t = torch.tensor(std, dtype=torch.float32)
         # one fused multiply-add per value: x * scale + shift
         self.register_buffer("scale", 1.0 / (255.0 * std_t), persistent=False)

@@ -271,7 +271,8 @@ class MaeVitSltModel(FairseqEncoderDecoderModel):
 
     def load_pretrained_encoder(self, path):
         """Initialise the ViT from a pretraining checkpoint or encoder file (see pretrained_encoder)."""
-        return load_pretrained_vit(self.encoder.vit, path)
+        frames = self.encoder.frames
+        return load_pretrained_vit(self.encoder.vit, path, frames.mean, frames.std)
 
     def forward(self, source, padding_mask, prev_output_tokens, window_starts=None, **kwargs):
         encoder_out = self.encoder(source, padding_mask, window_starts)

@@ -63,11 +63,16 @@ def load_checkpoint_safely(path) -> dict:
     return ckpt
 
 
-def save_encoder_file(path, state: Dict[str, torch.Tensor], geometry: Dict[str, object], source: str) -> Path:
+def save_encoder_file(
+    path, state: Dict[str, torch.Tensor], geometry: Dict[str, object], source: str,
+    normalisation: Optional[Dict[str, object]] = None,
+) -> Path:
     """Write an encoder file: VideoViT-named tensors plus the geometry they were trained at.
 
     ``geometry`` holds ``embed_dim, depth, num_heads, mlp_ratio, patch_size,
-    tubelet_size, img_size, num_frames, pos_embed_type, cls_token``.
+    tubelet_size, img_size, num_frames, pos_embed_type, cls_token``;
+    ``normalisation`` the ``mean``/``std`` (RGB, 0-1 scale) its inputs were
+    normalised with, and where that fact comes from (``origin``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +80,7 @@ def save_encoder_file(path, state: Dict[str, torch.Tensor], geometry: Dict[str, 
         "format": ENCODER_FILE_FORMAT,
         "source": source,
         "geometry": dict(geometry),
+        "normalisation": dict(normalisation) if normalisation else None,
         "encoder": {k: v.detach().cpu().contiguous() for k, v in state.items()},
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -92,13 +98,17 @@ class EncoderSource:
     state: Dict[str, torch.Tensor]
     ignored: List[str]  # keys of the file that are not encoder weights (MAE decoder, text decoder, ...)
     geometry: Optional[Dict[str, object]] = None
+    normalisation: Optional[Dict[str, object]] = None  # mean/std its inputs were normalised with, if recorded
 
 
 def read_encoder_source(path) -> EncoderSource:
     path = Path(path)
     ckpt = load_checkpoint_safely(path)
     if ckpt.get("format") == ENCODER_FILE_FORMAT:
-        return EncoderSource(path, f"encoder file ({ckpt.get('source', 'unknown source')})", dict(ckpt["encoder"]), [], ckpt.get("geometry"))
+        return EncoderSource(
+            path, f"encoder file ({ckpt.get('source', 'unknown source')})", dict(ckpt["encoder"]), [],
+            ckpt.get("geometry"), ckpt.get("normalisation"),
+        )
     if "model" in ckpt and isinstance(ckpt.get("cfg"), dict):
         model_cfg = ckpt["cfg"].get("model") or {}
         name = model_cfg.get("_name") if isinstance(model_cfg, dict) else None
@@ -183,7 +193,22 @@ def _fit_pos_embed(key, src, vit, geometry):
 POS_EMBED_KEYS = ("pos_embed_spatial", "pos_embed_temporal", "pos_embed_joint")
 
 
-def load_pretrained_vit(vit: VideoViT, path) -> LoadReport:
+def check_normalisation(source: EncoderSource, mean, std) -> Optional[str]:
+    """A warning when the data config normalises frames otherwise than the encoder was pretrained with."""
+    norm = source.normalisation
+    if not norm:
+        return None
+    want_mean, want_std = [float(v) for v in norm["mean"]], [float(v) for v in norm["std"]]
+    if all(abs(a - b) < 1e-3 for a, b in zip(list(mean) + list(std), want_mean + want_std)):
+        return None
+    return (
+        f"{source.path}: the encoder was pretrained on frames normalised with mean {want_mean} / std {want_std} "
+        f"({norm.get('origin', 'recorded in the file')}), the data config uses mean {list(mean)} / std {list(std)}: "
+        f"set mean and std in config.yaml to the encoder's, or expect a slower start"
+    )
+
+
+def load_pretrained_vit(vit: VideoViT, path, mean=None, std=None) -> LoadReport:
     """Copy a pretrained encoder into ``vit`` in place; log and return the report.
 
     Raises :class:`PretrainedEncoderError` when the file is missing or
@@ -192,6 +217,9 @@ def load_pretrained_vit(vit: VideoViT, path) -> LoadReport:
     lacks.
     """
     source = read_encoder_source(path)  # keys already in VideoViT naming (prefix map or converter key map)
+    warning = check_normalisation(source, mean, std) if mean is not None else None
+    if warning:
+        logger.warning(warning)
     target = vit.state_dict()
     report = LoadReport(ignored=source.ignored)
     new_state, mismatched = {}, []

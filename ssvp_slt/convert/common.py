@@ -67,6 +67,8 @@ class Conversion:
     steps: List[str]  # what the conversion did beyond renaming (fusing, generated tables, ...)
     notes: List[str] = field(default_factory=list)  # things the user should know
     norm_absent: bool = False
+    # mean/std (RGB, 0-1) the source's inputs were normalised with, and where that fact comes from
+    normalisation: Optional[Dict[str, object]] = None
 
 
 def _first_line(e: BaseException) -> str:
@@ -289,7 +291,23 @@ def spatial_side(path: Path, key: str, n: int) -> int:
 
 
 def write_conversion(conversion: Conversion, output) -> Path:
-    return save_encoder_file(output, conversion.state, conversion.geometry, source=f"{conversion.source} ({conversion.source_kind})")
+    return save_encoder_file(
+        output, conversion.state, conversion.geometry, source=f"{conversion.source} ({conversion.source_kind})",
+        normalisation=conversion.normalisation,
+    )
+
+
+def data_config_lines(conversion: Conversion) -> List[str]:
+    """What to put in the data config so that frames are normalised as the encoder was pretrained."""
+    norm = conversion.normalisation
+    if not norm:
+        return []
+    mean, std = norm["mean"], norm["std"]
+    return [
+        f"its inputs were normalised with mean {mean} / std {std} ({norm['origin']}); put these in the data config:",
+        f"  config.yaml:  mean: {mean}  std: {std}",
+        f"  (or scripts/build_vocab.py ... --mean {' '.join(map(str, mean))} --std {' '.join(map(str, std))})",
+    ]
 
 
 def model_settings(geometry: Dict[str, object], output: Path) -> List[str]:

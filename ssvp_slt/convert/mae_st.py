@@ -159,6 +159,8 @@ def convert_mae_st(source: SourceWeights, overrides: GeometryOverrides) -> Conve
     return Conversion(
         source=path, source_kind=f"mae_st, {source.container}", state=state, geometry=geometry, geometry_origin=origin,
         n_source_mapped=len(keys.used), ignored=keys.ignored_counts(), steps=steps, notes=notes, norm_absent=False,
+        # mae_st's Kinetics pipeline (also SSVP-SLT's and this project's default)
+        normalisation={"mean": [0.45, 0.45, 0.45], "std": [0.225, 0.225, 0.225], "origin": "mae_st's mean/std"},
     )
 
 

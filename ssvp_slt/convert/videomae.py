@@ -50,6 +50,8 @@ ORIGINAL_QKV = re.compile(r"^(encoder\.)?blocks\.\d+\.attn\.qkv\.weight$")
 DEFAULT_NUM_FRAMES = 16
 DEFAULT_IMG_SIZE = 224
 HF_DEFAULT_LAYER_NORM_EPS = 1e-12  # VideoMAEConfig's default; the original code uses 1e-6
+# VideoMAE normalises its inputs with ImageNet's statistics (its data pipeline and the HF image processor)
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 # non-encoder tensors, by naming: (key prefix, group shown in the report)
 HF_IGNORED = (
@@ -116,6 +118,17 @@ def _hf_config(path: Path, source: SourceWeights, config_path: Optional[Path]) -
     if model_type not in (None, "videomae"):
         raise ConversionError(f"{config_path}: a config of model_type {model_type!r}, not 'videomae'")
     return config, config_path
+
+
+def _normalisation(source: SourceWeights) -> Dict[str, object]:
+    """mean/std from a Hugging Face preprocessor_config.json beside the weights, else VideoMAE's ImageNet values."""
+    processor = source.path.parent / "preprocessor_config.json"
+    if processor.is_file():
+        cfg = read_json_config(processor)
+        if "image_mean" in cfg and "image_std" in cfg:
+            return {"mean": [float(v) for v in cfg["image_mean"]], "std": [float(v) for v in cfg["image_std"]],
+                    "origin": str(processor)}
+    return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "origin": "VideoMAE's ImageNet mean/std"}
 
 
 def convert_videomae(source: SourceWeights, overrides: GeometryOverrides, config_path: Optional[Path] = None) -> Conversion:
@@ -264,6 +277,7 @@ def convert_videomae(source: SourceWeights, overrides: GeometryOverrides, config
     return Conversion(
         source=path, source_kind=source_kind, state=state, geometry=geometry, geometry_origin=origin,
         n_source_mapped=len(keys.used), ignored=keys.ignored_counts(), steps=steps, notes=notes, norm_absent=norm_absent,
+        normalisation=_normalisation(source),
     )
 
 
