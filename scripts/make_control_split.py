@@ -25,7 +25,7 @@ from typing import List, Sequence
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_slt.corpus.manifest import MANIFEST_COLUMNS, ManifestError, read_manifest, write_manifest  # noqa: E402
+from ssvp_slt.corpus.manifest import PREPARED_COLUMNS, VIDEO_INFO_COLUMNS, ManifestError, read_manifest, write_manifest  # noqa: E402
 from ssvp_slt.corpus.text import normalize_caption  # noqa: E402
 
 SOURCE_COLUMN = "video_from"
@@ -127,11 +127,13 @@ def main(argv=None):
                 "video": donor.video,
                 "n_frames": donor.n_frames,
                 "fps": donor.fps,
+                # the video's recorded facts travel with it (loading checks file_size against the file)
+                **{c: getattr(donor, c) or "" for c in VIDEO_INFO_COLUMNS},
                 "tgt_text": row.tgt_text,
                 SOURCE_COLUMN: donor.id,
             }
         )
-    out_path = write_manifest(args.data / f"{args.out_split}.tsv", out_rows, columns=MANIFEST_COLUMNS + (SOURCE_COLUMN,))
+    out_path = write_manifest(args.data / f"{args.out_split}.tsv", out_rows, columns=PREPARED_COLUMNS + (SOURCE_COLUMN,))
     print(f"{out_path}: {len(out_rows)} rows of {manifest.path} with captions paired to other rows' videos (seed {args.seed})")
     return 0
 

@@ -9,7 +9,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ssvp_slt.corpus.manifest import read_manifest, write_manifest  # noqa: E402
+from ssvp_slt.corpus.manifest import PREPARED_COLUMNS, read_manifest, write_manifest  # noqa: E402
 from ssvp_slt.corpus.text import normalize_caption  # noqa: E402
 
 SCRIPT = REPO_ROOT / "scripts" / "make_control_split.py"
@@ -35,10 +35,11 @@ CAPTIONS = [
 
 def make_split(root, captions=CAPTIONS):
     rows = [
-        {"id": f"s{i}", "video": f"clips/s{i}.mp4", "n_frames": 10 + i, "fps": 25.0 + i, "tgt_text": c}
+        {"id": f"s{i}", "video": f"clips/s{i}.mp4", "n_frames": 10 + i, "fps": 25.0 + i, "width": 64, "height": 36 + i,
+         "file_size": 1000 + i, "tgt_text": c}
         for i, c in enumerate(captions)
     ]
-    write_manifest(root / "test.tsv", rows)
+    write_manifest(root / "test.tsv", rows, columns=PREPARED_COLUMNS)
     return rows
 
 
@@ -63,7 +64,8 @@ def test_cli_writes_a_derangement(tmp_path, seed):
         donor = by_video[r.video]
         assert donor["id"] != r.id
         assert normalize_caption(donor["tgt_text"], True) != normalize_caption(r.tgt_text, True)
-        assert (r.n_frames, r.fps) == (donor["n_frames"], donor["fps"])  # columns move together
+        # the video's facts move with it: loading checks file_size against the file
+        assert (r.n_frames, r.fps, r.height, r.file_size) == (donor["n_frames"], donor["fps"], donor["height"], donor["file_size"])
     lines = (tmp_path / "test_swapped.tsv").read_text().splitlines()
     assert lines[0].split("\t")[-1] == "video_from"
     for line, r in zip(lines[1:], swapped):
