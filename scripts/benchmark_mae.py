@@ -50,10 +50,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
-    task = Namespace(data_cfg=Namespace(num_frames=args.frames, crop_size=args.crop))
+    task = Namespace(data_cfg=Namespace(num_frames=args.frames, crop_size=args.crop, mean=[0.45] * 3, std=[0.225] * 3))
     model = MaeVitModel.build_model(MaeVitConfig(preset=args.preset, mask_ratio=args.mask_ratio, encoder_drop_path=0.0), task)
     model.to(args.device).train()
-    x = torch.randn(args.batch, 3, args.frames, args.crop, args.crop, device=args.device)
+    # uint8 frames (B, T, H, W, C), as the collater delivers them; the model normalises them
+    x = torch.randint(0, 256, (args.batch, args.frames, args.crop, args.crop, 3), dtype=torch.uint8, device=args.device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.device == "cuda" and args.dtype == "bfloat16")
 
     def mae_step():
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
 
     def full_encoder_step():
         with autocast:
-            feats, _ = model.encoder(x)
+            feats, _ = model.encoder(model.frames(x))
             loss = feats.float().pow(2).mean()
         loss.backward()
         model.zero_grad(set_to_none=True)

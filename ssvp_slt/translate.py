@@ -23,7 +23,7 @@ from ssvp_plugin.data.video_clip_dataset import VideoClipDataset
 
 logger = logging.getLogger(__name__)
 
-PLUGIN_DIR = Path(__file__).resolve().parent
+PLUGIN_DIR = Path(__file__).resolve().parents[1] / "ssvp_plugin"  # the fairseq --user-dir
 
 
 class SignTranslator:
