@@ -2,7 +2,8 @@
 """Render the synthetic sign-language corpus (real H.264 mp4s, How2Sign layout).
 
     python scripts/render_synthetic_corpus.py --out data/synthetic [--layout clips|full] \
-        [--train 1500] [--val 100] [--test 200] [--seed 1] [--size 64] [--fps 25] [--workers 2] \
+        [--train 1500] [--val 100] [--test 200] [--seed 1] [--fps 25] [--workers 2] \
+        [--style simple|how2sign] [--size 64] [--frame-size 640x360] [--words-per-sentence 1 30] \
         [--sentences-per-video 3 6] [--no-broken-rows]
 
 --layout clips (default): one mp4 per sentence, <out>/raw/clips/<SENTENCE_NAME>.mp4 and
@@ -14,6 +15,15 @@ with each sentence's START_REALIGNED/END_REALIGNED inside its video. By default
 a few deliberately broken rows are added (END past the video's end, missing
 video, empty caption), listed in <out>/raw/broken_rows.json; --no-broken-rows
 leaves them out. --train/--val/--test count the good sentences.
+
+--style simple (default): a bright yellow hand on --size x --size frames (64),
+3-6 word sentences; fast to render and to learn (make demo).
+
+--style how2sign: a realistic-looking signer (face, hair, clothes, two arms,
+hands with fingers in skin tones), off-centre in 16:9 --frame-size frames
+(default 640x360), with varied signers, backgrounds, lighting and camera
+noise; sentences of --words-per-sentence words (default 1 30: about 1 s to
+25 s of video, ~6 s on average), clauses joined by "and", "but", "then".
 
 Existing mp4s are kept, so re-running is cheap.
 """
@@ -27,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ssvp_slt.synthetic.corpus import render_corpus  # noqa: E402
 from ssvp_slt.synthetic.full_videos import SENTENCES_PER_VIDEO, render_full_videos  # noqa: E402
+from ssvp_slt.synthetic.styles import parse_frame_size  # noqa: E402
 
 
 def main(argv=None):
@@ -46,7 +57,27 @@ def main(argv=None):
     p.add_argument("--val", type=int, default=100, help="number of val sentences")
     p.add_argument("--test", type=int, default=200, help="number of test sentences")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--size", type=int, default=64, help="frame height and width in pixels (even)")
+    p.add_argument(
+        "--style",
+        choices=("simple", "how2sign"),
+        default="simple",
+        help="simple: yellow-hand signer on square frames; how2sign: realistic signer on 16:9 frames (default: simple)",
+    )
+    p.add_argument("--size", type=int, default=None, help="--style simple: frame height and width in pixels (even; default 64)")
+    p.add_argument(
+        "--frame-size",
+        default=None,
+        metavar="WxH",
+        help="--style how2sign: frame width x height in pixels (even; default 640x360)",
+    )
+    p.add_argument(
+        "--words-per-sentence",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=None,
+        help="--style how2sign: sentence length range in words (default: 1 30)",
+    )
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--crf", type=int, default=20, help="libx264 constant rate factor")
     p.add_argument("--workers", type=int, default=2, help="rendering processes")
@@ -70,17 +101,34 @@ def main(argv=None):
             p.error("--broken-rows/--no-broken-rows only apply to --layout full")
         if args.sentences_per_video is not None:
             p.error("--sentences-per-video only applies to --layout full")
+    frame_size = None
+    if args.style == "simple":
+        if args.frame_size is not None:
+            p.error("--frame-size only applies to --style how2sign (use --size for square frames)")
+        if args.words_per_sentence is not None:
+            p.error("--words-per-sentence only applies to --style how2sign")
+    else:
+        if args.size is not None:
+            p.error("--size only applies to --style simple (use --frame-size WxH)")
+        if args.frame_size is not None:
+            try:
+                frame_size = parse_frame_size(args.frame_size)
+            except ValueError as e:
+                p.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     common = dict(
         n_train=args.train,
         n_val=args.val,
         n_test=args.test,
         seed=args.seed,
-        size=args.size,
+        size=64 if args.size is None else args.size,
         fps=args.fps,
         workers=args.workers,
         crf=args.crf,
         progress=True,
+        style=args.style,
+        frame_size=frame_size,
+        words_per_sentence=None if args.words_per_sentence is None else tuple(args.words_per_sentence),
     )
     try:
         if args.layout == "full":

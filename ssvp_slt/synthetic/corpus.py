@@ -21,9 +21,13 @@ renamed, so an interrupted run never leaves a partial mp4.
 How2Sign's official layout (full multi-sentence videos and realigned CSVs
 with each sentence's START/END inside its video) is written by
 :func:`ssvp_slt.synthetic.full_videos.render_full_videos`.
+
+What a clip looks like is the ``style``'s business (:mod:`.styles`): the
+default ``"simple"`` signer, or the How2Sign-like ``"how2sign"`` one.
 """
 
 import csv
+import itertools
 import logging
 import multiprocessing as mp
 import os
@@ -31,12 +35,13 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .grammar import caption_text, sample_splits
-from .signer import ClipPlan, plan_sentence, render_plan
+from .signer import ClipPlan, plan_sentence
+from .styles import resolve_style
 
 logger = logging.getLogger(__name__)
 
@@ -69,18 +74,41 @@ def clip_names(split: str, index: int) -> Dict[str, str]:
     }
 
 
-def plan_sample(words: Sequence[str], seed: int, split: str, index: int, size: int = 64) -> ClipPlan:
-    return plan_sentence(words, sample_rng(seed, split, index), height=size, width=size)
+def plan_sample(words: Sequence[str], seed: int, split: str, index: int, size: int = 64, style=None) -> ClipPlan:
+    """The plan of sample ``index`` of ``split``: the simple signer at ``size``, or ``style``'s plan."""
+    if style is None:
+        return plan_sentence(words, sample_rng(seed, split, index), height=size, width=size)
+    return style.plan(words, sample_rng(seed, split, index))
 
 
-def write_mp4(path, frames: np.ndarray, fps: int = 25, crf: int = DEFAULT_CRF) -> Path:
-    """Encode (T, H, W, 3) uint8 RGB frames as H.264 (libx264, yuv420p) mp4, atomically."""
+def write_mp4(path, frames, fps: int = 25, crf: int = DEFAULT_CRF, preset: Optional[str] = None) -> Path:
+    """Encode RGB frames as H.264 (libx264, yuv420p) mp4, atomically.
+
+    ``frames``: a (T, H, W, 3) uint8 array, or any iterable of (H, W, 3) uint8
+    arrays (a generator streams long videos without holding them in memory).
+    ``preset``: x264's speed preset (None: libx264's default, "medium").
+    """
     import av  # local import: the grammar and signer do not need PyAV
 
     path = Path(path)
-    t, h, w, c = frames.shape
-    if c != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"expected uint8 RGB frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    if isinstance(frames, np.ndarray):
+        if frames.ndim != 4:
+            raise ValueError(f"expected uint8 RGB frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        _, h, w, c = frames.shape
+        dtype = frames.dtype
+        first, rest = None, iter(frames)
+    else:
+        rest = iter(frames)
+        first = next(rest, None)
+        if first is None:
+            raise ValueError("no frames to write")
+        first = np.asarray(first)
+        if first.ndim != 3:
+            raise ValueError(f"expected uint8 RGB frames (H, W, 3), got {first.dtype} {first.shape}")
+        h, w, c = first.shape
+        dtype = first.dtype
+    if c != 3 or dtype != np.uint8:
+        raise ValueError(f"expected uint8 RGB frames (T, H, W, 3), got {dtype} (..., {h}, {w}, {c})")
     if h % 2 or w % 2:
         raise ValueError(f"yuv420p needs even frame sizes, got {w}x{h}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,9 +120,14 @@ def write_mp4(path, frames: np.ndarray, fps: int = 25, crf: int = DEFAULT_CRF) -
             # One thread: frames are tiny and the pool already uses the cores. No
             # macroblock-tree rate control: on frames this small it makes x264's
             # output vary from run to run; without it encoding is deterministic.
-            stream.options = {"crf": str(crf), "threads": "1", "x264-params": "mbtree=0"}
+            options = {"crf": str(crf), "threads": "1", "x264-params": "mbtree=0"}
+            if preset is not None:
+                options["preset"] = str(preset)
+            stream.options = options
             stream.codec_context.time_base = Fraction(1, int(fps))
-            for i, f in enumerate(frames):
+            for i, f in enumerate(rest if first is None else itertools.chain([first], rest)):
+                if f.shape != (h, w, 3) or f.dtype != np.uint8:
+                    raise ValueError(f"frame {i} is {f.dtype} {f.shape}, expected uint8 {(h, w, 3)}")
                 frame = av.VideoFrame.from_ndarray(f, format="rgb24")
                 frame.pts = i
                 frame.time_base = Fraction(1, int(fps))
@@ -111,18 +144,18 @@ def write_mp4(path, frames: np.ndarray, fps: int = 25, crf: int = DEFAULT_CRF) -
 
 # --------------------------------------------------------------------------- workers
 
-# (split, index, words, seed, size, fps, crf, mp4 path)
-_Job = Tuple[str, int, List[str], int, int, int, int, str]
+# (split, index, words, seed, style, fps, crf, mp4 path)
+_Job = Tuple[str, int, List[str], int, object, int, int, str]
 
 
 def _render_job(job: _Job) -> Tuple[str, int, int, bool]:
     """Render one clip if needed; returns (split, index, n_frames, rendered)."""
-    split, index, words, seed, size, fps, crf, path = job
-    plan = plan_sample(words, seed, split, index, size)
+    split, index, words, seed, style, fps, crf, path = job
+    plan = plan_sample(words, seed, split, index, style=style)
     p = Path(path)
     if p.is_file() and p.stat().st_size > 0:
         return split, index, plan.n_frames, False
-    write_mp4(p, render_plan(plan), fps=fps, crf=crf)
+    write_mp4(p, style.frames(plan), fps=fps, crf=crf, preset=style.encoder_preset)
     return split, index, plan.n_frames, True
 
 
@@ -145,6 +178,7 @@ class CorpusSummary:
     skipped: int
     seconds: float
     fps: int
+    style: str = "simple"
 
     @property
     def mean_frames(self) -> float:
@@ -153,8 +187,9 @@ class CorpusSummary:
 
     def __str__(self):
         per_split = ", ".join(f"{s}={n}" for s, n in self.clips.items())
+        style = "" if self.style == "simple" else f" ({self.style} style)"
         return (
-            f"synthetic corpus in {self.out}: clips {per_split}; {self.total_frames} frames "
+            f"synthetic corpus{style} in {self.out}: clips {per_split}; {self.total_frames} frames "
             f"({self.total_frames / self.fps:.1f} s of video, {self.mean_frames:.1f} frames/clip); "
             f"rendered {self.rendered}, kept {self.skipped} existing; {self.seconds:.1f} s"
         )
@@ -202,21 +237,30 @@ def render_corpus(
     workers: int = 2,
     crf: int = DEFAULT_CRF,
     progress: bool = False,
+    style="simple",
+    frame_size: Optional[Tuple[int, int]] = None,
+    words_per_sentence: Optional[Tuple[int, int]] = None,
 ) -> CorpusSummary:
-    """Render the whole corpus into ``out`` (How2Sign layout) and return a summary."""
+    """Render the whole corpus into ``out`` (How2Sign layout) and return a summary.
+
+    ``style``: ``"simple"`` (``size`` x ``size`` frames), ``"how2sign"``
+    (``frame_size`` = (width, height), default 640x360, and
+    ``words_per_sentence`` = (min, max)), or a style object (:mod:`.styles`).
+    """
     start = time.time()
     check_size_and_fps(size, fps)
+    style = resolve_style(style, size, frame_size, words_per_sentence)
     out = Path(out)
     raw = out / "raw"
     clips_dir = raw / "clips"
     clips_dir.mkdir(parents=True, exist_ok=True)
 
-    captions = dict(zip(SPLITS, sample_splits(n_train, n_val, n_test, seed)))
+    captions = dict(zip(SPLITS, sample_splits(n_train, n_val, n_test, seed, grammar=style.grammar)))
     jobs: List[_Job] = []
     for split in SPLITS:
         for i, words in enumerate(captions[split]):
             name = clip_names(split, i)["SENTENCE_NAME"]
-            jobs.append((split, i, words, seed, size, fps, crf, str(clips_dir / f"{name}.mp4")))
+            jobs.append((split, i, words, seed, style, fps, crf, str(clips_dir / f"{name}.mp4")))
 
     n_frames: Dict[Tuple[str, int], int] = {}
     rendered = 0
@@ -246,4 +290,5 @@ def render_corpus(
         skipped=len(jobs) - rendered,
         seconds=time.time() - start,
         fps=fps,
+        style=style.name,
     )

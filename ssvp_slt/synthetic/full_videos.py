@@ -53,6 +53,11 @@ So a split's CSV has ``n_<split>`` good rows (including the
 rows. Captions of broken rows also obey the split rules (no val/test caption
 occurs in train).
 
+What the videos look like is the ``style``'s business (:mod:`.styles`): in
+the How2Sign-like style a video's *look* is its signer and scene (not just
+three colours), and its sentences come from that style's grammar; everything
+above holds for every style.
+
 Everything is a function of the arguments (not of the number of workers):
 the layout is planned in the main process, workers only render and encode.
 Existing non-empty mp4s are kept; mp4s, CSVs and the JSON are written under a
@@ -71,7 +76,8 @@ import numpy as np
 
 from .corpus import _SPLIT_IDS, DEFAULT_CRF, SPLITS, _write_csv, check_size_and_fps, plan_sample, run_jobs, write_mp4
 from .grammar import caption_text, sample_sentence, sample_splits
-from .signer import ClipPlan, plan_sentence, render_plan
+from .signer import ClipPlan
+from .styles import SimpleStyle, resolve_style
 
 logger = logging.getLogger(__name__)
 
@@ -105,28 +111,28 @@ def sentence_names(video_id: str, position: int) -> Dict[str, str]:
     return {"SENTENCE_ID": f"{video_id}_{position}", "SENTENCE_NAME": f"{video_id}_{position}-rgb_front"}
 
 
-def video_colours(seed: int, split: str, video_index: int):
-    """The signer colours of the ``video_index``-th (real) video of a split, and the video's generator.
+def video_look(seed: int, split: str, video_index: int, style=None):
+    """The look of the ``video_index``-th (real) video of a split, and the video's generator.
 
-    The colours are drawn exactly as the signer draws a clip's colours (they
-    are the first draws of :func:`plan_sentence`). Returns
-    ``(background, skin, shirt, rng)``; the rng then draws the video's pauses.
+    The look (the simple style: background, skin and shirt colours, drawn
+    exactly as a clip draws them; the how2sign style: a signer and a scene) is
+    drawn first. Returns ``(look, rng)``; the rng then draws the video's pauses.
     """
+    style = SimpleStyle() if style is None else style
     rng = np.random.default_rng([int(seed), _SPLIT_IDS[split], int(video_index), _VIDEO_SALT])
-    probe = plan_sentence([], rng, 16, 16)  # only its colours are used
-    return probe.background, probe.skin, probe.shirt, rng
+    return style.video_look(rng), rng
 
 
-def sentence_plan(words: Sequence[str], seed: int, split: str, index: int, size: int, colours) -> ClipPlan:
-    """The plan of good sentence ``index`` of ``split``: the clip layout's plan, in a video's colours."""
-    plan = plan_sample(words, seed, split, index, size)
-    plan.background, plan.skin, plan.shirt = colours
-    return plan
+def video_colours(seed: int, split: str, video_index: int):
+    """The simple style's ``(background, skin, shirt, rng)`` of a video (see :func:`video_look`)."""
+    look, rng = video_look(seed, split, video_index)
+    return (*look, rng)
 
 
-def _rest_plan(template: ClipPlan, n: int) -> Tuple[np.ndarray, np.ndarray]:
-    """(shape_ids, xy) of n rest frames, copied from the first (rest) frame of a sentence plan."""
-    return np.repeat(template.shape_ids[:1], n), np.repeat(template.xy[:1], n, axis=0)
+def sentence_plan(words: Sequence[str], seed: int, split: str, index: int, size: int, colours, style=None):
+    """The plan of good sentence ``index`` of ``split``: the clip layout's plan, in a video's look."""
+    style = SimpleStyle(size) if style is None else style
+    return style.restyle(plan_sample(words, seed, split, index, style=style), colours)
 
 
 # --------------------------------------------------------------------------- planning
@@ -149,7 +155,7 @@ class VideoSpec:
     split: str
     VIDEO_ID: str
     VIDEO_NAME: str
-    plan: Optional[ClipPlan]  # the whole video; None for a missing video
+    plan: Optional[ClipPlan]  # the whole video (the style's plan type); None for a missing video
     segments: List[Segment] = field(default_factory=list)
 
     @property
@@ -166,6 +172,7 @@ class FullLayout:
     broken: List[Dict[str, object]]  # the content of broken_rows.json
     captions: Dict[str, List[List[str]]]  # split -> good captions (sample_splits)
     fps: int
+    style: object = None  # the style the plans belong to (styles.py)
 
 
 def _group_sizes(n: int, lo: int, hi: int, rng: np.random.Generator) -> List[int]:
@@ -183,10 +190,13 @@ def _group_sizes(n: int, lo: int, hi: int, rng: np.random.Generator) -> List[int
     return sizes
 
 
-def _fresh_sentence(rng: np.random.Generator, avoid: Set[Tuple[str, ...]], used: Set[Tuple[str, ...]]) -> List[str]:
-    """A sampled sentence in neither ``avoid`` nor ``used``; it is added to ``used``."""
+def _fresh_sentence(
+    rng: np.random.Generator, avoid: Set[Tuple[str, ...]], used: Set[Tuple[str, ...]], grammar=None
+) -> List[str]:
+    """A sampled sentence (of ``grammar``; None: the simple one) in neither ``avoid`` nor ``used``;
+    it is added to ``used``."""
     while True:
-        s = sample_sentence(rng)
+        s = sample_sentence(rng) if grammar is None else grammar.sample(rng)
         if s not in avoid and s not in used:
             used.add(s)
             return list(s)
@@ -201,14 +211,21 @@ def plan_full_corpus(
     fps: int = 25,
     sentences_per_video: Tuple[int, int] = SENTENCES_PER_VIDEO,
     broken_rows: bool = True,
+    style="simple",
+    frame_size: Optional[Tuple[int, int]] = None,
+    words_per_sentence: Optional[Tuple[int, int]] = None,
 ) -> FullLayout:
-    """Plan the full-video corpus (videos, CSV rows, broken rows) without rendering a pixel."""
+    """Plan the full-video corpus (videos, CSV rows, broken rows) without rendering a pixel.
+
+    ``style``, ``frame_size``, ``words_per_sentence``: as for :func:`~.corpus.render_corpus`."""
     check_size_and_fps(size, fps)
+    style = resolve_style(style, size, frame_size, words_per_sentence)
+    grammar = style.grammar
     lo, hi = (int(x) for x in sentences_per_video)
     if not 1 <= lo <= hi:
         raise ValueError(f"sentences_per_video must be (min, max) with 1 <= min <= max, got {sentences_per_video}")
 
-    captions = dict(zip(SPLITS, sample_splits(n_train, n_val, n_test, seed)))
+    captions = dict(zip(SPLITS, sample_splits(n_train, n_val, n_test, seed, grammar=grammar)))
     train_set = {tuple(s) for s in captions["train"]}
     held_set = {tuple(s) for split in ("val", "test") for s in captions[split]}
     # words of extra (broken) rows, all distinct: train ones avoid val/test, val/test ones also avoid train
@@ -242,15 +259,15 @@ def plan_full_corpus(
         for k in range(n_each):  # empty_caption: a signed sentence without a caption, never last in its video
             v = int(brng.integers(len(groups)))
             pos = int(brng.integers(len(groups[v])))
-            words = _fresh_sentence(brng, avoid[split], extra_used)
+            words = _fresh_sentence(brng, avoid[split], extra_used, grammar)
             seg = Segment(split, words, EMPTY_CAPTIONS[k % len(EMPTY_CAPTIONS)], None)
             groups[v].insert(pos, seg)
             extra_rng = np.random.default_rng([int(seed), sid, k, _EXTRA_SALT])
-            extra_plans[id(seg)] = plan_sentence(words, extra_rng, height=size, width=size)
+            extra_plans[id(seg)] = style.plan(words, extra_rng)
         missing_at = []  # (position among the split's videos, words, start, end)
         for k in range(n_each):
             pos = int(brng.integers(len(groups) + 1))
-            words = _fresh_sentence(brng, avoid[split], extra_used)
+            words = _fresh_sentence(brng, avoid[split], extra_used, grammar)
             start = round(float(brng.uniform(0.0, 20.0)), 2)
             end = round(start + float(brng.uniform(2.0, 6.0)), 2)
             missing_at.append((pos, words, start, end))
@@ -282,43 +299,24 @@ def plan_full_corpus(
                 )
                 continue
             v = payload
-            background, skin, shirt, vrng = video_colours(seed, split, v)
-            colours = (background, skin, shirt)
+            look, vrng = video_look(seed, split, v, style)
             segs = groups[v]
             plans = []
             for seg in segs:
                 if seg.index is not None:
-                    plan = sentence_plan(seg.words, seed, split, seg.index, size, colours)
-                else:  # an empty_caption sentence: its own timing, the video's colours
-                    plan = extra_plans[id(seg)]
-                    plan.background, plan.skin, plan.shirt = colours
+                    plan = sentence_plan(seg.words, seed, split, seg.index, size, look, style)
+                else:  # an empty_caption sentence: its own timing, the video's look
+                    plan = style.restyle(extra_plans[id(seg)], look)
                 plans.append(plan)
-            shape_parts, xy_parts, spans = [], [], []
+            # a pause of rest frames before each sentence and after the last one
+            pauses = [int(vrng.integers(PAUSE_FRAMES[0], PAUSE_FRAMES[1] + 1)) for _ in range(len(segs) + 1)]
             t = 0
-            for seg, plan in zip(segs, plans):
-                pause = int(vrng.integers(PAUSE_FRAMES[0], PAUSE_FRAMES[1] + 1))
-                shape_ids, xy = _rest_plan(plan, pause)
-                shape_parts += [shape_ids, plan.shape_ids]
-                xy_parts += [xy, plan.xy]
+            for seg, plan, pause in zip(segs, plans, pauses):
                 seg.start_frame = t + pause
                 seg.end_frame = seg.start_frame + plan.n_frames
-                spans += [(w, seg.start_frame + s0, seg.start_frame + e0) for w, s0, e0 in plan.spans]
                 t = seg.end_frame
-            pause = int(vrng.integers(PAUSE_FRAMES[0], PAUSE_FRAMES[1] + 1))
-            shape_ids, xy = _rest_plan(plans[-1], pause)
-            shape_parts.append(shape_ids)
-            xy_parts.append(xy)
-            full = ClipPlan(
-                words=[w for seg in segs for w in seg.words],
-                height=size,
-                width=size,
-                shape_ids=np.concatenate(shape_parts),
-                xy=np.concatenate(xy_parts),
-                spans=spans,
-                background=background,
-                skin=skin,
-                shirt=shirt,
-            )
+            full = style.join(plans, pauses, look)
+            assert full.n_frames == t + pauses[-1]
             spec = VideoSpec(split, names["VIDEO_ID"], names["VIDEO_NAME"], full, segs)
             videos.append(spec)
             duration = full.n_frames / fps
@@ -352,22 +350,22 @@ def plan_full_corpus(
 
     order = {k: i for i, k in enumerate(BROKEN_KINDS)}
     broken.sort(key=lambda b: (SPLITS.index(b["split"]), order[b["kind"]], b["SENTENCE_NAME"]))
-    return FullLayout(videos=videos, rows=rows, broken=broken, captions=captions, fps=fps)
+    return FullLayout(videos=videos, rows=rows, broken=broken, captions=captions, fps=fps, style=style)
 
 
 # --------------------------------------------------------------------------- rendering
 
-# (VIDEO_NAME, full-video plan, fps, crf, mp4 path)
-_VideoJob = Tuple[str, ClipPlan, int, int, str]
+# (VIDEO_NAME, full-video plan, style, fps, crf, mp4 path)
+_VideoJob = Tuple[str, ClipPlan, object, int, int, str]
 
 
 def _render_video_job(job: _VideoJob) -> Tuple[str, int, bool]:
     """Render one full video if needed; returns (VIDEO_NAME, n_frames, rendered)."""
-    name, plan, fps, crf, path = job
+    name, plan, style, fps, crf, path = job
     p = Path(path)
     if p.is_file() and p.stat().st_size > 0:
         return name, plan.n_frames, False
-    write_mp4(p, render_plan(plan), fps=fps, crf=crf)
+    write_mp4(p, style.frames(plan), fps=fps, crf=crf, preset=style.encoder_preset)
     return name, plan.n_frames, True
 
 
@@ -389,6 +387,7 @@ class FullCorpusSummary:
     skipped: int
     seconds: float
     fps: int
+    style: str = "simple"
 
     def __str__(self):
         def per(d):
@@ -398,8 +397,9 @@ class FullCorpusSummary:
             f"{s}: " + ", ".join(f"{k}={n}" for k, n in kinds.items()) for s, kinds in self.broken.items() if kinds
         )
         n_videos = sum(self.videos.values())
+        style = "" if self.style == "simple" else f" ({self.style} style)"
         return (
-            f"synthetic full-video corpus in {self.out}: videos {per(self.videos)}; rows {per(self.rows)} "
+            f"synthetic full-video corpus{style} in {self.out}: videos {per(self.videos)}; rows {per(self.rows)} "
             f"(good {per(self.good)}); broken rows: {broken or 'none'}; {self.total_frames} frames "
             f"({self.total_frames / self.fps:.1f} s of video, "
             f"{self.total_frames / max(1, n_videos) / self.fps:.1f} s/video); "
@@ -420,23 +420,29 @@ def render_full_videos(
     broken_rows: bool = True,
     crf: int = DEFAULT_CRF,
     progress: bool = False,
+    style="simple",
+    frame_size: Optional[Tuple[int, int]] = None,
+    words_per_sentence: Optional[Tuple[int, int]] = None,
 ) -> FullCorpusSummary:
     """Render the corpus in How2Sign's official layout (full videos + realigned CSVs) into ``out``.
 
     ``n_train``/``n_val``/``n_test`` good sentences per split; with
     ``broken_rows`` the ``missing_video`` and ``empty_caption`` rows are extra
     rows on top of them, and the ``end_past_video_end`` rows are good rows
-    with a broken END (see the module docstring).
+    with a broken END (see the module docstring). ``style``, ``frame_size``,
+    ``words_per_sentence``: as for :func:`~.corpus.render_corpus`.
     """
     start = time.time()
-    layout = plan_full_corpus(n_train, n_val, n_test, seed, size, fps, sentences_per_video, broken_rows)
+    layout = plan_full_corpus(
+        n_train, n_val, n_test, seed, size, fps, sentences_per_video, broken_rows, style, frame_size, words_per_sentence
+    )
     out = Path(out)
     raw = out / "raw"
     video_dir = raw / VIDEO_DIR
     video_dir.mkdir(parents=True, exist_ok=True)
 
     jobs: List[_VideoJob] = [
-        (v.VIDEO_NAME, v.plan, fps, crf, str(video_dir / f"{v.VIDEO_NAME}.mp4"))
+        (v.VIDEO_NAME, v.plan, layout.style, fps, crf, str(video_dir / f"{v.VIDEO_NAME}.mp4"))
         for v in layout.videos
         if v.plan is not None
     ]
@@ -464,4 +470,5 @@ def render_full_videos(
         skipped=len(jobs) - rendered,
         seconds=time.time() - start,
         fps=fps,
+        style=layout.style.name,
     )
