@@ -152,3 +152,23 @@ def test_data_config_with_unknown_or_bad_settings_fails(data_root):
     cfg.write_text(original.replace("crop_size: 32", "crop_size: 64"))
     with pytest.raises(DataConfigError, match="crop_size .* is larger than resize_short_side"):
         load_task(data_root)
+
+
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("window_stride: 0", "window_stride must be an integer from 1 to num_frames"),
+        ("window_stride: 99", "window_stride must be an integer from 1 to num_frames (16), got 99"),
+        ("max_windows: 0", "max_windows must be a positive integer"),
+        ("long_clips: crop", "long_clips must be one of ['stretch', 'drop', 'truncate']"),
+        ("train_jitter: 0.7", "train_jitter must be a number in [0, 0.5)"),
+    ],
+)
+def test_data_config_window_and_jitter_settings_are_checked(data_root, line, message):
+    cfg = data_root / "config.yaml"
+    key = line.split(":")[0]
+    kept = [x for x in cfg.read_text().splitlines() if not x.startswith(f"{key}:")]
+    cfg.write_text("\n".join(kept + [line]) + "\n")
+    with pytest.raises(DataConfigError) as e:
+        load_task(data_root)
+    assert str(cfg) in str(e.value) and message in str(e.value)
