@@ -9,9 +9,10 @@ TORCH ?= torch==2.13.0
 FAIRSEQ ?= ve-fairseq==0.12.3
 DEMO_DIR ?= work_dirs/synthetic_demo
 EXPERIMENT_DIR ?= work_dirs/pretraining_experiment
+COVERAGE_DIR ?= work_dirs/coverage_experiment
 PYTEST_ARGS ?=
 
-.PHONY: install demo pretrain-experiment test benchmark clean
+.PHONY: install demo pretrain-experiment coverage-experiment test benchmark clean
 
 install: $(VENV)/.installed
 
@@ -32,6 +33,10 @@ demo: install
 pretrain-experiment: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_pretraining_experiment.sh $(EXPERIMENT_DIR)
 
+# whole-sentence windows vs one window on the How2Sign-like synthetic corpus (README, Results); ~1.5 h on 2 cores
+coverage-experiment: install
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_coverage_experiment.sh $(COVERAGE_DIR)
+
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
@@ -39,4 +44,4 @@ benchmark: install
 	$(PY) scripts/benchmark_data.py
 
 clean:
-	rm -rf $(DEMO_DIR) $(EXPERIMENT_DIR)
+	rm -rf $(DEMO_DIR) $(EXPERIMENT_DIR) $(COVERAGE_DIR)
