@@ -44,12 +44,25 @@ def _file_problem(row: ManifestRow, path: Path) -> Optional[str]:
     return None
 
 
+# rows per thread-pool task: a task (future) per row cost several times the stat itself
+# (ThreadPoolExecutor.map ignores its chunksize argument)
+_STAT_CHUNK = 512
+
+
+def _file_problems(rows: Sequence[ManifestRow], video_paths: Sequence[Path]) -> List[Optional[str]]:
+    return [_file_problem(row, path) for row, path in zip(rows, video_paths)]
+
+
 def check_files(
     manifest_path, rows: Sequence[ManifestRow], video_paths: Sequence[Path], skip_invalid: bool, workers: int = 8
 ) -> List[int]:
     """Indices of rows whose file exists with the recorded size; the rest raise (or are skipped and counted)."""
+    starts = range(0, len(rows), _STAT_CHUNK)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # stat waits on the file system: threads help on NFS
-        problems = list(pool.map(_file_problem, rows, video_paths, chunksize=256))
+        chunks = pool.map(
+            _file_problems, [rows[i : i + _STAT_CHUNK] for i in starts], [video_paths[i : i + _STAT_CHUNK] for i in starts]
+        )
+        problems = [p for chunk in chunks for p in chunk]
     return report_problems(manifest_path, rows, video_paths, problems, skip_invalid)
 
 

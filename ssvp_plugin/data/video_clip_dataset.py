@@ -99,7 +99,14 @@ class VideoClipDataset(FairseqDataset):
         self.epoch = 1
         # encoder frames per clip (windows x num_frames, or the frames of a short clip): what
         # --max-tokens bounds; planned with the deterministic phase, which never has fewer frames
-        plans = [self.plan(i, rng=None) for i in range(len(rows))]
+        # the deterministic plan depends only on a clip's frame count and rate: plan each distinct pair
+        # once, not every row (frame counts are bounded by the longest clip, so a split of tens of
+        # thousands of clips has far fewer distinct pairs)
+        first_row = {}
+        for i, r in enumerate(rows):
+            first_row.setdefault((r.n_frames, r.fps), i)
+        plan_of = {key: self.plan(i, rng=None) for key, i in first_row.items()}
+        plans = [plan_of[(r.n_frames, r.fps)] for r in rows]
         self.sizes = np.array([self.encoder_frames(p) for p in plans], dtype=np.int64)
         self.num_windows = np.array([p.num_windows for p in plans], dtype=np.int64)
         self.n_stretched = sum(p.stretched for p in plans)

@@ -36,7 +36,7 @@ class FrameNormalizer(nn.Module):
             raise TypeError(f"expected uint8 frames (B, T, H, W, C) from the collater, got {frames.dtype}")
         x = torch.addcmul(self.shift, frames.to(self.scale.dtype), self.scale)
         if padding_mask is not None:
-            x = x.masked_fill(padding_mask[:, :, None, None, None], 0.0)
+            x.masked_fill_(padding_mask[:, :, None, None, None], 0.0)  # x is a fresh tensor: no second copy
         return x.movedim(-1, -4)  # channels before time: (..., C, T, H, W)
 
 

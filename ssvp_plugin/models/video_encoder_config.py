@@ -45,7 +45,7 @@ class VideoEncoderConfig(FairseqDataclass):
         default=False,
         metadata={
             "help": "recompute each ViT block's activations in the backward pass instead of keeping them: "
-            "~1/10 of the encoder's activation memory for ~30% more compute (base/large at 224 px x 128 frames)"
+            "13-15x less activation memory kept for 25-35% more compute (ViT-B/L, measured on CPU by scripts/benchmark_train.py)"
         },
     )
     encoder_cls_token: bool = field(
