@@ -251,8 +251,16 @@ def main(argv=None) -> int:
     except ValueError as e:
         p.error(str(e))
     probe_rows = min(args.probe_rows, args.rows)
-    logging.getLogger("ssvp_plugin").setLevel(logging.WARNING)  # the per-load summary lines would drown the table
+    plugin_logger = logging.getLogger("ssvp_plugin")
+    level = plugin_logger.level
+    plugin_logger.setLevel(logging.WARNING)  # the per-load summary lines would drown the table
+    try:
+        return _run(args, size, probe_rows)
+    finally:
+        plugin_logger.setLevel(level)  # main() also runs in-process (tests): leave logging as it was
 
+
+def _run(args, size, probe_rows) -> int:
     t = time.perf_counter()
     data = build_data_root(default_work_dir("benchmark_load", args.work), args.rows, args.clips, size, probe_rows)
     print(f"data root: {data} ({args.rows} rows -> {args.clips} clips of {size[0]}x{size[1]}; "
