@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Whole-sentence coverage against one window, on the How2Sign-like synthetic corpus (SYNTHETIC data).
+# Whole-sentence coverage against one window, on a synthetic corpus (SYNTHETIC data).
 #
-# The same tiny model is trained twice on the same clips with a window (16 frames every 3rd at
-# 25 fps = 1.92 s) shorter than most sentences:
+# STYLE=how2sign (default): the How2Sign-like corpus (640x360 full videos, signer crop to 64 px),
+#   windows of 16 frames every 3rd at 25 fps = 1.92 s;
+# STYLE=simple: the demo's corpus (64 px, crop 48), windows of 12 frames every 3rd = 1.44 s.
+# Either way the window is shorter than most sentences, and the same tiny model is trained twice
+# on the same clips:
 #   one_window: long_clips=truncate: a random window per epoch in training, the centred one in
 #               evaluation (what this project did before clips were read whole);
 #   coverage:   long_clips=stretch, up to 8 windows half a window apart: every frame is read.
 # Same updates, same clips per batch, same seed; test BLEU with beam 5 on both.
 #
 # Usage: scripts/run_coverage_experiment.sh [WORK_DIR]   (needs the venv's bin on PATH; `make coverage-experiment`)
-# Sizes can be overridden from the environment (N_TRAIN, N_VAL, N_TEST, MAX_UPDATE, WORDS, SEED).
+# Sizes can be overridden from the environment (STYLE, N_TRAIN, N_VAL, N_TEST, MAX_UPDATE, WORDS, SEED).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,24 +23,33 @@ N_TEST=${N_TEST:-200}
 MAX_UPDATE=${MAX_UPDATE:-3000}
 WORDS=${WORDS:-"2 10"}
 SEED=${SEED:-1}
+STYLE=${STYLE:-how2sign}
 CORPUS=$WORK/corpus
 DATA=$WORK/data
 cd "$REPO"
 start=$(date +%s)
 step() { echo; echo "=== [$(( $(date +%s) - start ))s] $*"; }
 
-step "1/5 render the How2Sign-like corpus (16:9 640x360, off-centre signers, $WORDS words per sentence)"
-python scripts/render_synthetic_corpus.py --out "$CORPUS" --layout full --style how2sign \
-  --words-per-sentence $WORDS --train "$N_TRAIN" --val "$N_VAL" --test "$N_TEST" --seed "$SEED"
-
-step "2/5 cut at the realigned timestamps with a signer crop (64x64 squares around the face-detected signer)"
-python scripts/prepare_how2sign.py --csv-dir "$CORPUS/raw" --videos "$CORPUS/raw/videos" --out "$DATA" \
-  --lowercase --signer-crop --short-side 64 | tail -n 25
+if [ "$STYLE" = how2sign ]; then
+  step "1/5 render the How2Sign-like corpus (16:9 640x360, off-centre signers, $WORDS words per sentence)"
+  python scripts/render_synthetic_corpus.py --out "$CORPUS" --layout full --style how2sign \
+    --words-per-sentence $WORDS --train "$N_TRAIN" --val "$N_VAL" --test "$N_TEST" --seed "$SEED"
+  step "2/5 cut at the realigned timestamps with a signer crop (64x64 squares around the face-detected signer)"
+  python scripts/prepare_how2sign.py --csv-dir "$CORPUS/raw" --videos "$CORPUS/raw/videos" --out "$DATA" \
+    --lowercase --signer-crop --short-side 64 | tail -n 25
+  FRAMES="--num-frames 16 --window-stride 8 --resize-short-side 64 --crop-size 64"
+else
+  step "1/5 render the demo's simple corpus (64x64)"
+  python scripts/render_synthetic_corpus.py --out "$CORPUS" --layout full \
+    --train "$N_TRAIN" --val "$N_VAL" --test "$N_TEST" --seed "$SEED"
+  step "2/5 cut at the realigned timestamps"
+  python scripts/prepare_how2sign.py --csv-dir "$CORPUS/raw" --videos "$CORPUS/raw/videos" --out "$DATA" --lowercase | tail -n 12
+  FRAMES="--num-frames 12 --window-stride 6 --resize-short-side 52 --crop-size 48"
+fi
 
 step "3/5 vocabulary and the two data configs (they differ only in long_clips)"
 python scripts/build_vocab.py --data "$DATA" --vocab-size 200 --lowercase \
-  --target-fps 25 --num-frames 16 --sampling-rate 3 --window-stride 8 --max-windows 8 --long-clips stretch \
-  --resize-short-side 64 --crop-size 64
+  --target-fps 25 --sampling-rate 3 --max-windows 8 --long-clips stretch $FRAMES
 for run in coverage one_window; do
   mkdir -p "$WORK/$run"
   for f in "$DATA"/*.tsv "$DATA"/spm.model "$DATA"/dict.txt "$DATA"/config.yaml; do cp "$f" "$WORK/$run/"; done
