@@ -33,7 +33,8 @@ demo: install
 pretrain-experiment: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_pretraining_experiment.sh $(EXPERIMENT_DIR)
 
-# whole-sentence windows vs one window on the How2Sign-like synthetic corpus (README, Results); ~1.5 h on 2 cores
+# whole-sentence windows vs one window on the demo's synthetic corpus (README, Results); ~45 min on 2 cores.
+# STYLE=how2sign runs it on the How2Sign-like corpus (~2 h; the tiny model does not learn it at this scale)
 coverage-experiment: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_coverage_experiment.sh $(COVERAGE_DIR)
 
