@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 # CPU build by default; for CUDA set e.g. TORCH="torch==2.13.0 --index-url <your CUDA wheel index>"
 TORCH ?= torch==2.13.0
 FAIRSEQ ?= ve-fairseq==0.12.3
+HIERA ?= hiera-transformer==0.1.4
 DEMO_DIR ?= work_dirs/synthetic_demo
 EXPERIMENT_DIR ?= work_dirs/pretraining_experiment
 COVERAGE_DIR ?= work_dirs/coverage_experiment
@@ -22,8 +23,10 @@ $(VENV)/.installed: setup.py constraints.txt
 	$(PY) -m pip install -q -c constraints.txt $(TORCH)
 	# fairseq without its torchaudio pin, which would pull a second torch (see setup.py)
 	$(PY) -m pip install -q --no-deps -c constraints.txt $(FAIRSEQ)
+	# FAIR's Hiera (SignHiera's architecture) without timm/torchvision (see setup.py)
+	$(PY) -m pip install -q --no-deps -c constraints.txt $(HIERA)
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
-	$(PY) -c "import ssvp_plugin, fairseq, torch, av; print('installed: fairseq', fairseq.__version__, 'torch', torch.__version__, 'av', av.__version__)"
+	$(PY) -c "import ssvp_plugin, fairseq, torch, av; from ssvp_plugin.models.hiera_package import hiera; print('installed: fairseq', fairseq.__version__, 'torch', torch.__version__, 'av', av.__version__)"
 	touch $@
 
 demo: install

@@ -5,6 +5,12 @@ imports on Python 3.11, and the working republish (``ve-fairseq``) declares
 torchaudio, which would pull a second, incompatible torch. Install it with
 ``pip install --no-deps ve-fairseq==0.12.3`` (``make install`` does), then
 this package, which lists fairseq's real runtime needs.
+
+hiera-transformer (FAIR's Hiera, the architecture of SSVP-SLT's SignHiera) is not listed
+either: it declares timm, whose import needs a torchvision built for the installed torch, and
+PyPI's torchvision wheels are CUDA builds that do not load with a CPU-only torch. ``make
+install`` installs it with ``--no-deps``; ``ssvp_plugin/models/hiera_package.py`` supplies the
+two timm layers it uses when timm cannot be imported.
 """
 
 from setuptools import find_packages, setup
@@ -55,7 +61,12 @@ setup(
             "transformers>=4.40",
         ]
     },
-    entry_points={"console_scripts": ["ssvp-slt-translate=ssvp_slt.translate:main"]},
+    entry_points={
+        "console_scripts": [
+            "ssvp-slt-translate=ssvp_slt.translate:main",
+            "ssvp-slt-download=ssvp_slt.download:main",
+        ]
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
