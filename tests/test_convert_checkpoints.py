@@ -395,6 +395,26 @@ def test_mae_st_features_match(tmp_path, case):
     assert "mean [0.45, 0.45, 0.45] / std [0.225, 0.225, 0.225] (mae_st's mean/std)" in text
 
 
+def test_mae_st_released_layout(tmp_path):
+    """The released Kinetics files (PySlowFast): weights under 'model_state' with a 'pred_head'."""
+    torch.manual_seed(0)
+    ref = randomise_(RefMaeSt(True, True, True), seed=8).eval()
+    state = dict(ref.state_dict())
+    state["pred_head.transforms.0.weight"] = torch.randn(4, DIM)
+    src = tmp_path / "mae_pretrain_vit_large_k400.pth"
+    torch.save({"model_state": state, "epoch": 3}, src)
+    out = tmp_path / "encoder.pt"
+
+    text = convert("--input", src, "--output", out, "--num-heads", HEADS, "--num-frames", FRAMES, "--img-size", IMG)
+
+    vit, _ = load_converted(out)
+    x = clip(seed=9)
+    with torch.no_grad():
+        expected = ref(x)
+    assert max_diff(features(vit, x), expected) <= TOL
+    assert "PySlowFast prediction head" in text
+
+
 # ----------------------------------------------------------------------------------------------- errors
 
 

@@ -7,8 +7,9 @@ mae_st keeps its weights under ``model`` (or ``model_state``) in a ``.pth``:
 one ``pos_embed`` (1, [1 +] t*gh*gw, C) whose first row is the class position
 when there is a class token; blocks ``blocks.N.{norm1, attn.q, attn.k, attn.v,
 attn.proj, norm2, mlp.fc1, mlp.fc2}`` with separate q / k / v projections;
-final ``norm``. The MAE decoder (``decoder_*``, ``mask_token``) and a
-fine-tuning ``head`` are not encoder weights.
+final ``norm``. The MAE decoder (``decoder_*``, ``mask_token``), a
+fine-tuning ``head`` and the ``pred_head`` of the files released through
+PySlowFast are not encoder weights.
 """
 
 import re
@@ -47,6 +48,8 @@ def _ignored_group(key: str) -> Optional[str]:
         return "classification head"
     if key.startswith("fc_norm."):
         return "fc_norm"
+    if key.startswith("pred_head."):  # the released Kinetics .pth files come from PySlowFast (mae_st issue #17)
+        return "PySlowFast prediction head"
     return None
 
 
