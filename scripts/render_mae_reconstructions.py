@@ -5,10 +5,11 @@
         [--split val] [--clips 4] [--frames 6] [--scale 4] [--seed 0] [--device cpu] --out recon.png
 
 Takes the first --clips clips of DATA_ROOT/<split>.tsv as evaluation sees them
-(centre window, centre crop), hides patches as the ``mae_vit`` checkpoint was
-trained to (mask seed --seed; 0 gives the masks validation uses) and draws, per
-clip, three rows of --frames evenly spaced frames (padded frames skipped),
-upscaled --scale times:
+(centre window, centre crop), hides patches as the ``mae_vit`` or ``mae_hiera``
+checkpoint was trained to (mask seed --seed; 0 gives the masks validation uses)
+and draws, per clip, three rows of --frames evenly spaced frames (padded frames
+skipped), upscaled --scale times (``mae_hiera`` predicts the first frame of each
+2-frame time unit: its rows and errors are on those frames):
 
     input            the frames the model was given
     masked           what the encoder saw: hidden patches drawn grey
@@ -59,7 +60,7 @@ def positive_int(text: str) -> int:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="a mae_vit checkpoint (fairseq-hydra-train ... pretrain_mae_*)")
+    p.add_argument("--checkpoint", required=True, help="a mae_vit or mae_hiera checkpoint (fairseq-hydra-train ... pretrain_mae_*)")
     p.add_argument("--data", required=True, help="data root with config.yaml and <split>.tsv")
     p.add_argument("--split", default="val", help="manifest to take clips from (default: val)")
     p.add_argument("--clips", type=positive_int, default=4, help="clips to show (default: 4)")

@@ -13,8 +13,10 @@ checkpoint:
   nearest neighbour, with thin separators and a row label in a left margin.
   :class:`GridLayout` says where every cell is.
 * :func:`load_mae_checkpoint` and :func:`reconstruct_split` load a ``mae_vit``
-  checkpoint and run it on the first clips of a split, as evaluation sees them
-  (centre window, centre crop, the validation masks).
+  or ``mae_hiera`` checkpoint and run it on the first clips of a split, as
+  evaluation sees them (centre window, centre crop, the validation masks).
+  ``mae_hiera`` predicts only the first frame of each 2-frame time unit, so its
+  pictures and errors are on those frames (its ``reconstruct`` returns them).
 
 Errors are in [0, 1] pixel units, over hidden pixels of valid frames only: the
 mean squared difference between reconstruction and input, and the same for two
@@ -42,9 +44,10 @@ import cv2
 import numpy as np
 import torch
 
-PLUGIN_DIR = Path(__file__).resolve().parent
+PLUGIN_DIR = Path(__file__).resolve().parents[2] / "ssvp_plugin"  # fairseq user dir: registers mae_vit, mae_hiera
 
 ROW_LABELS = ("input", "masked", "reconstruction")
+MAE_MODELS = ("mae_vit", "mae_hiera")  # registered pretraining models with a ``reconstruct`` method
 MASK_GREY = 170  # hidden pixels in the "masked" row; not the mean colour (0.45 -> 115) that zeroing gives
 BACKGROUND = 24  # separators, margin and empty cells
 LABEL_COLOUR = (235, 235, 235)
@@ -319,7 +322,7 @@ def checkpoint_model_name(state) -> Optional[str]:
 
 
 def load_mae_checkpoint(checkpoint: Union[str, Path], data: Union[str, Path], device: str = "cpu"):
-    """(model in eval mode, task) from a ``mae_vit`` checkpoint; ``data`` replaces the data root it recorded."""
+    """(model in eval mode, task) from a ``mae_vit`` or ``mae_hiera`` checkpoint; ``data`` replaces the data root it recorded."""
     from fairseq import checkpoint_utils, utils
 
     checkpoint, data = Path(checkpoint), Path(data)
@@ -337,9 +340,9 @@ def load_mae_checkpoint(checkpoint: Union[str, Path], data: Union[str, Path], de
     name = checkpoint_model_name(state)
     if name is None:
         raise ReconstructionError(f"{checkpoint}: not a fairseq checkpoint (no model settings in it)")
-    if name != "mae_vit":
+    if name not in MAE_MODELS:
         raise ReconstructionError(
-            f"{checkpoint}: a '{name}' checkpoint; MAE reconstructions need a 'mae_vit' (pretraining) checkpoint"
+            f"{checkpoint}: a '{name}' checkpoint; MAE reconstructions need a 'mae_vit' or 'mae_hiera' (pretraining) checkpoint"
         )
     models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)], arg_overrides=overrides, state=state)
     model = models[0].to(device).eval()
@@ -350,6 +353,10 @@ def use_mask_seed(model, seed: int) -> None:
     """Draw the model's masks from ``seed`` (outside training ``mae_vit`` always uses its validation
     seed, ``EVAL_MASK_SEED``; the same seed here gives the masks validation uses)."""
     from ssvp_plugin.models.masking import make_mask
+
+    if hasattr(model, "use_mask_seed"):  # mae_hiera draws its own (padding-aware) masks
+        model.use_mask_seed(seed)
+        return
 
     cfg = model.cfg
 
@@ -370,9 +377,14 @@ def reconstruct_split(model, task, split: str, n_clips: int) -> List[ClipViews]:
     source = batch["net_input"]["source"].to(device)
     padding_mask = batch["net_input"]["padding_mask"].to(device)
     recon = model.reconstruct(source, padding_mask)
-    normalised = model.frames(source, padding_mask)  # (B, C, T, H, W), as the model saw the clips
-    flat = None
-    if model.cfg.norm_pix_loss:
+    # a model that predicts other frames than it reads (mae_hiera) returns the frames it shows,
+    # their padding and its flat-patch baseline
+    normalised = recon.get("input")
+    if normalised is None:
+        normalised = model.frames(source, padding_mask)  # (B, C, T, H, W), as the model saw the clips
+    padding_mask = recon.get("padding_mask", padding_mask)
+    flat = recon.get("patch_mean")
+    if flat is None and getattr(model.cfg, "norm_pix_loss", False):
         flat = flat_patch_reconstruction(normalised, recon["mask"], model.cfg.tubelet_size, model.cfg.patch_size)
     views = clip_views(
         recon, normalised, padding_mask, task.data_cfg.mean, task.data_cfg.std, batch["id"].tolist(), patch_mean=flat
