@@ -2,12 +2,15 @@
 
 Importing the package registers the tasks ``how2sign_video`` (translation)
 and ``unlabelled_video`` (pretraining), the models ``mae_vit_slt`` and
-``mae_vit`` (MAE pretraining of its encoder), and the criteria
+``mae_vit`` (MAE pretraining of its encoder), ``mae_hiera`` (MAE pretraining
+of SignHiera), and the criteria
 ``slt_label_smoothed_cross_entropy`` and ``mae_reconstruction``.
+Two-stage translation (stored features -> text) adds the task ``sign_features``
+and the model ``feature_slt``.
 fairseq imports only this file for a user dir, so every module that
 registers something is imported here.
 """
 
 from .criterions import label_smoothed_ce, mae_reconstruction  # noqa: F401
-from .models import mae_vit, mae_vit_slt  # noqa: F401
-from .tasks import how2sign_video, unlabelled_video  # noqa: F401
+from .models import feature_slt, mae_hiera, mae_vit, mae_vit_slt  # noqa: F401
+from .tasks import how2sign_video, sign_features, unlabelled_video  # noqa: F401

@@ -1,0 +1,128 @@
+"""Per-clip feature sequences (T x D float vectors, any kind) with caption tokens, batched by time steps.
+
+The features come from a feature store (:mod:`ssvp_slt.features.store`): video-encoder
+features, keypoints, anything with one D-vector per time step. ``--max-tokens`` counts time
+steps, what the text model's encoder processes.
+"""
+
+import logging
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+from fairseq.data import FairseqDataset, data_utils
+
+from ssvp_slt.corpus.manifest import ManifestRow
+from ssvp_slt.features.store import SplitFeatures
+
+logger = logging.getLogger(__name__)
+
+
+class FeatureCaptionDataset(FairseqDataset):
+    """One item per manifest row: ``{"id", "source": (T, D) float32, "target"}``.
+
+    Args:
+        rows: the manifest rows (for error messages).
+        features: the split in the store; ``feature_index[i]`` is row i's position in it.
+        targets: encoded captions (ending with EOS), or None.
+        pad, eos: target dictionary indices.
+        shuffle: shuffle before sorting by length in ``ordered_indices`` (training).
+    """
+
+    def __init__(
+        self,
+        split: str,
+        rows: Sequence[ManifestRow],
+        features: SplitFeatures,
+        feature_index: np.ndarray,
+        targets: Optional[List[torch.Tensor]],
+        pad: int,
+        eos: int,
+        shuffle: bool = False,
+    ):
+        super().__init__()
+        assert len(rows) == len(feature_index)
+        assert targets is None or len(targets) == len(rows)
+        self.split, self.rows, self.features = split, list(rows), features
+        self.feature_index = np.asarray(feature_index, dtype=np.int64)
+        self.targets, self.pad, self.eos, self.shuffle = targets, pad, eos, shuffle
+        self.sizes = features.lengths[self.feature_index].astype(np.int64)  # time steps: what --max-tokens bounds
+        self.tgt_sizes = (
+            np.array([len(t) for t in targets], dtype=np.int64) if targets is not None else np.zeros(len(rows), dtype=np.int64)
+        )
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        x = self.features.read(int(self.feature_index[index]))  # a view into the memory map
+        item = {"id": index, "source": torch.from_numpy(np.asarray(x, dtype=np.float32))}  # the cast copies
+        if self.targets is not None:
+            item["target"] = self.targets[index]
+        return item
+
+    def collater(self, samples):
+        samples = [s for s in samples if s is not None]
+        if not samples:
+            return {}
+        lengths = torch.tensor([len(s["source"]) for s in samples], dtype=torch.long)
+        t_max, dim = int(lengths.max()), samples[0]["source"].shape[1]
+        source = torch.zeros(len(samples), t_max, dim, dtype=torch.float32)
+        for i, s in enumerate(samples):
+            source[i, : len(s["source"])] = s["source"]
+        padding_mask = torch.arange(t_max).unsqueeze(0) >= lengths.unsqueeze(1)
+        batch = {
+            "id": torch.tensor([s["id"] for s in samples], dtype=torch.long),
+            "nsentences": len(samples),
+            # fairseq's SequenceGenerator reads "source" + "padding_mask": source length = time steps
+            "net_input": {"source": source, "padding_mask": padding_mask},
+        }
+        if self.targets is not None:
+            targets = [s["target"] for s in samples]
+            batch["target"] = data_utils.collate_tokens(targets, self.pad, self.eos, left_pad=False)
+            batch["net_input"]["prev_output_tokens"] = data_utils.collate_tokens(
+                targets, self.pad, self.eos, left_pad=False, move_eos_to_beginning=True
+            )
+            batch["target_lengths"] = torch.tensor([len(t) for t in targets], dtype=torch.long)
+            batch["ntokens"] = int(batch["target_lengths"].sum())
+        else:
+            batch["ntokens"] = int(lengths.sum())
+        return batch
+
+    def num_tokens(self, index):
+        return int(self.sizes[index])
+
+    def num_tokens_vec(self, indices):
+        return self.sizes[indices]
+
+    def size(self, index):
+        return int(self.sizes[index]), int(self.tgt_sizes[index])
+
+    def ordered_indices(self):
+        order = np.random.permutation(len(self)) if self.shuffle else np.arange(len(self))
+        # by time steps, then target length, keeping the shuffle among equals
+        return order[np.lexsort((self.tgt_sizes[order], self.sizes[order]))]
+
+    def batch_by_size(self, indices, max_tokens=None, max_sentences=None, required_batch_size_multiple=1):
+        if max_tokens and len(indices):
+            longest = int(indices[np.argmax(self.sizes[indices])])
+            if self.sizes[longest] > max_tokens:
+                row = self.rows[longest]
+                raise ValueError(
+                    f"{self.split}: clip {row.id} (manifest line {row.line}) has {self.sizes[longest]} feature time "
+                    f"steps, more than dataset.max_tokens={max_tokens} (which counts time steps): raise max_tokens"
+                )
+        batches = super().batch_by_size(indices, max_tokens, max_sentences, required_batch_size_multiple)
+        # fairseq drops a last batch whose size is not a multiple of required_batch_size_multiple
+        # (8 in fairseq-generate): that would silently leave clips out of evaluation
+        n_batched = sum(len(b) for b in batches)
+        if n_batched < len(indices):
+            batches.append(np.asarray(indices[n_batched:], dtype=np.int64))
+        return batches
+
+    @property
+    def supports_prefetch(self):
+        return False
+
+    def filter_indices_by_size(self, indices, max_sizes):
+        return data_utils.filter_paired_dataset_indices_by_size(self.sizes, self.tgt_sizes, indices, max_sizes)
