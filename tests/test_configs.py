@@ -13,7 +13,10 @@ from fairseq.dataclass.initialize import add_defaults, hydra_init
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 PRETRAIN_CONFIGS = [c for c in CONFIGS if c.startswith("pretrain_")]
-TRANSLATION_CONFIGS = [c for c in CONFIGS if c not in PRETRAIN_CONFIGS]
+HIERA_PRETRAIN_CONFIGS = [c for c in PRETRAIN_CONFIGS if c.startswith("pretrain_mae_hiera_")]  # mae_hiera
+VIT_PRETRAIN_CONFIGS = [c for c in PRETRAIN_CONFIGS if c not in HIERA_PRETRAIN_CONFIGS]  # mae_vit
+TWO_STAGE_CONFIGS = [c for c in CONFIGS if c.startswith("two_stage_")]  # stored features -> text (sign_features)
+TRANSLATION_CONFIGS = [c for c in CONFIGS if c not in PRETRAIN_CONFIGS and c not in TWO_STAGE_CONFIGS]
 REQUIRED = ["task.data=/data", "common.user_dir=/plugin", "checkpoint.save_dir=/ckpt"]
 
 
@@ -30,7 +33,8 @@ def test_there_are_configs():
             "finetune_quick"} <= set(
         TRANSLATION_CONFIGS
     )
-    assert {"pretrain_mae_tiny", "pretrain_mae_base", "pretrain_mae_large"} == set(PRETRAIN_CONFIGS)
+    assert {"pretrain_mae_tiny", "pretrain_mae_base", "pretrain_mae_large"} == set(VIT_PRETRAIN_CONFIGS)
+    assert {"pretrain_mae_hiera_tiny", "pretrain_mae_hiera_base"} == set(HIERA_PRETRAIN_CONFIGS)
 
 
 @pytest.mark.parametrize("name", TRANSLATION_CONFIGS)
@@ -46,7 +50,7 @@ def test_config_composes_with_the_plugin(name):
     assert cfg.optimization.clip_norm == 1.0
 
 
-@pytest.mark.parametrize("name", PRETRAIN_CONFIGS)
+@pytest.mark.parametrize("name", VIT_PRETRAIN_CONFIGS)
 def test_pretraining_configs_compose(name):
     cfg = composed(name)
     assert cfg.task._name == "unlabelled_video" and cfg.task.data == "/data"
@@ -55,6 +59,29 @@ def test_pretraining_configs_compose(name):
     assert cfg.model.mask_ratio == (0.75 if name.endswith("tiny") else 0.9)
     assert cfg.criterion._name == "mae_reconstruction"
     assert cfg.checkpoint.best_checkpoint_metric == "loss" and not cfg.checkpoint.maximize_best_checkpoint_metric
+
+
+@pytest.mark.parametrize("name", HIERA_PRETRAIN_CONFIGS)
+def test_hiera_pretraining_configs_compose(name):
+    cfg = composed(name)
+    assert cfg.task._name == "unlabelled_video" and cfg.criterion._name == "mae_reconstruction"
+    assert cfg.model._name == "mae_hiera"
+    assert cfg.checkpoint.best_checkpoint_metric == "loss" and not cfg.checkpoint.maximize_best_checkpoint_metric
+    if name.endswith("tiny"):
+        assert cfg.model.preset == "signhiera_tiny" and cfg.model.mask_ratio == 0.75
+        assert cfg.model.decoder_depth <= 2 and cfg.model.decoder_embed_dim == 64
+        assert not cfg.common.bf16 and not cfg.common.fp16
+        return
+    # SSVP-SLT's SignHiera MAE recipe
+    m = cfg.model
+    assert m.preset == "signhiera_base_128x224" and m.mask_ratio == 0.9 and m.drop_path == 0.2
+    assert (m.decoder_embed_dim, m.decoder_depth, m.decoder_num_heads) == (512, 8, 8)
+    assert cfg.optimization.lr == [8e-4] and cfg.optimizer.weight_decay == 0.05
+    assert cfg.optimizer.adam_betas == "(0.9,0.95)" and cfg.common.bf16
+    assert cfg.optimization.max_epoch == 400
+    assert cfg.lr_scheduler.warmup_updates / cfg.optimization.max_update == pytest.approx(120 / 400, abs=1e-3)
+    assert cfg.dataset.batch_size * cfg.optimization.update_freq[0] == 32
+    assert cfg.dataset.max_tokens == cfg.dataset.batch_size * 128  # one 128-frame window per clip
 
 
 @pytest.mark.parametrize("name,preset", [("finetune_base", "base"), ("finetune_large", "large")])
@@ -105,3 +132,37 @@ def test_pretrained_finetune_configs_match_the_plain_ones_but_for_the_encoder_st
     assert pre.optimizer == plain.optimizer
     for section in ("dataset", "criterion", "task"):
         assert pre[section] == plain[section]
+
+
+@pytest.mark.parametrize("name", TWO_STAGE_CONFIGS)
+def test_two_stage_configs_compose(name):
+    cfg = composed(name, ["task.features=/store"])
+    assert cfg.task._name == "sign_features" and cfg.task.data == "/data" and cfg.task.features == "/store"
+    assert cfg.model._name == "feature_slt" and cfg.model.max_target_positions == 128
+    assert cfg.criterion._name == "slt_label_smoothed_cross_entropy"
+    assert cfg.checkpoint.best_checkpoint_metric == "bleu" and cfg.checkpoint.maximize_best_checkpoint_metric
+    assert cfg.task.eval_bleu and cfg.optimization.clip_norm == 1.0
+    assert cfg.optimizer._name == "adam"  # fairseq's Adam decouples weight decay: AdamW
+
+
+def test_two_stage_ssvp_config_is_ssvp_slts_fairseq_setting():
+    cfg = composed("two_stage_ssvp")
+    assert TWO_STAGE_CONFIGS == ["two_stage_quick", "two_stage_ssvp"]
+    assert cfg.model.preset == "ssvp_slt_fairseq" and cfg.task.features is None  # default: <data>/features
+    assert cfg.optimization.lr == [1e-3] and cfg.optimizer.weight_decay == 0.1
+    assert cfg.dataset.batch_size == 32 and cfg.dataset.max_tokens >= 32 * 6 * 64  # 32 clips of 6 windows x 64 steps
+    assert cfg.criterion.label_smoothing == 0.2
+    assert json.loads(cfg.task.eval_bleu_args)["beam"] == 5
+    assert composed("two_stage_quick").model.preset == "tiny"
+
+
+def test_signhiera_config_is_finetune_base_pretrained_with_signhiera():
+    hiera = composed("finetune_signhiera_base", ["model.pretrained_encoder=/dm_70h_ub_signhiera.pth"])
+    vit = composed("finetune_base_pretrained", ["model.pretrained_encoder=/enc.pt"])
+    assert hiera.model.preset == "signhiera_base_128x224" and hiera.model.encoder_arch == "hiera"
+    assert hiera.model.pretrained_encoder == "/dm_70h_ub_signhiera.pth"
+    assert hiera.model.encoder_activation_checkpointing and hiera.common.bf16
+    assert hiera.model.encoder_layer_decay == 0.85  # 24 blocks
+    assert hiera.optimizer == vit.optimizer and hiera.optimization == vit.optimization
+    for section in ("dataset", "criterion", "task"):
+        assert hiera[section] == vit[section]

@@ -1,7 +1,9 @@
-"""Model ``mae_vit_slt``: a video ViT encoder and fairseq's stock Transformer decoder.
+"""Model ``mae_vit_slt``: a video encoder and fairseq's stock Transformer decoder.
 
-Sizes come from a preset (``tiny``, ``base``, ``large``); any size field set
-explicitly overrides the preset. Presets are applied in ``build_model``
+The encoder is a ViT (presets ``tiny``, ``base``, ``large``) or SSVP-SLT's
+SignHiera (presets ``signhiera_tiny``, ``signhiera_base_128x224``; see
+docs/signhiera.md): the preset decides which. Any ViT or decoder size field
+set explicitly overrides the preset. Presets are applied in ``build_model``
 because fairseq-hydra-train ignores named architectures. A checkpoint records
 the preset name and the explicit overrides, so a preset's sizes must never
 change: add a new preset instead. Clip length and crop size come from the
@@ -29,8 +31,10 @@ from omegaconf import II
 
 from .param_groups import assign_param_groups, inner_optimizer, weight_decays, zero_fills_missing_grads
 from .frame_input import FrameNormalizer, cut_windows, join_windows, sinusoidal_positions
+from .hiera_encoder import HieraEncoder
 from .pretrained_encoder import load_pretrained_vit
-from .video_encoder_config import ENCODER_PRESETS, VideoEncoderConfig, build_video_vit
+from .signhiera_checkpoint import load_pretrained_hiera
+from .video_encoder_config import ENCODER_PRESETS, VideoEncoderConfig, build_video_encoder
 from .video_encoder_config import resolve_preset as _resolve_preset
 
 logger = logging.getLogger(__name__)
@@ -41,12 +45,26 @@ DECODER_PRESETS: Dict[str, Dict[str, int]] = {
     "base": dict(decoder_embed_dim=512, decoder_ffn_embed_dim=2048, decoder_layers=6, decoder_attention_heads=8),
     "large": dict(decoder_embed_dim=1024, decoder_ffn_embed_dim=4096, decoder_layers=6, decoder_attention_heads=16),
 }
-PRESETS: Dict[str, Dict[str, object]] = {name: {**ENCODER_PRESETS[name], **DECODER_PRESETS[name]} for name in ENCODER_PRESETS}
+# SignHiera encoders (sizes in hiera_presets.HIERA_PRESETS) with the decoder of the ViT preset named here
+HIERA_DECODERS: Dict[str, str] = {"signhiera_base_128x224": "base", "signhiera_tiny": "tiny"}
+PRESETS: Dict[str, Dict[str, object]] = {
+    **{name: {**ENCODER_PRESETS[name], **DECODER_PRESETS[name]} for name in ENCODER_PRESETS},
+    **{name: dict(DECODER_PRESETS[decoder]) for name, decoder in HIERA_DECODERS.items()},
+}
+SLT_PRESET_CHOICES = ChoiceEnum(list(PRESETS))
 POOLING_CHOICES = ChoiceEnum(["spatial", "none"])
 
 
 @dataclass
 class MaeVitSltConfig(VideoEncoderConfig):
+    preset: SLT_PRESET_CHOICES = field(
+        default="base",
+        metadata={
+            "help": "model size: ViT encoders tiny, base (ViT-B/16), large (ViT-L/16); SignHiera encoders "
+            "signhiera_tiny, signhiera_base_128x224 (SSVP-SLT's, for dm_70h_ub_signhiera.pth). The preset decides "
+            "model.encoder_arch; explicit ViT and decoder size fields override it"
+        },
+    )
     encoder_pooling: POOLING_CHOICES = field(
         default="spatial",
         metadata={
@@ -58,8 +76,10 @@ class MaeVitSltConfig(VideoEncoderConfig):
     pretrained_encoder: Optional[str] = field(
         default=None,
         metadata={
-            "help": "initialise the encoder from this file: a mae_vit pretraining checkpoint, a mae_vit_slt "
-            "checkpoint, or an encoder file from scripts/convert_video_mae_checkpoint.py. Read once when "
+            "help": "initialise the encoder from this file. ViT: a mae_vit pretraining checkpoint, a mae_vit_slt "
+            "checkpoint, or an encoder file from scripts/convert_video_mae_checkpoint.py; SignHiera: SSVP-SLT's "
+            "dm_70h_ub_signhiera.pth (or another SignHiera/Hiera file with the preset's sizes), a mae_hiera "
+            "pretraining checkpoint, or a mae_vit_slt checkpoint with the same Hiera preset. Read once when "
             "training starts; the fine-tuned checkpoint does not need it"
         },
     )
@@ -102,7 +122,7 @@ def resolve_preset(cfg) -> Namespace:
 
 
 def encoder_layer_lr_scales(vit, decay: float) -> Dict[str, float]:
-    """Learning-rate scale per ViT parameter name: the further from the output, the smaller."""
+    """Learning-rate scale per encoder (ViT or Hiera) parameter name: the further from the output, the smaller."""
     depth = len(vit.blocks)
     scales = {}
     for name, _ in vit.named_parameters():
@@ -117,7 +137,9 @@ def encoder_layer_lr_scales(vit, decay: float) -> Dict[str, float]:
 
 
 class VideoEncoder(FairseqEncoder):
-    """Wraps :class:`VideoViT` in fairseq's encoder interface (list-valued outputs, T x B x C).
+    """Wraps the video backbone (:class:`VideoViT` or :class:`HieraEncoder`, attribute ``vit`` either
+    way, so checkpoint keys stay ``encoder.vit.*``) in fairseq's encoder interface (list-valued
+    outputs, T x B x C).
 
     Reads the collater's uint8 frames, normalises them on the model's device,
     encodes each window on its own and concatenates the windows' features in
@@ -130,9 +152,11 @@ class VideoEncoder(FairseqEncoder):
         super().__init__(dictionary=None)
         self.num_frames = data_cfg.num_frames
         self.frames = FrameNormalizer(data_cfg.mean, data_cfg.std)
-        self.vit = build_video_vit(cfg, data_cfg.num_frames, data_cfg.crop_size)
+        where = str(getattr(data_cfg, "path", None) or "data config")
+        self.vit = build_video_encoder(cfg, data_cfg.num_frames, data_cfg.crop_size, where=where)
         self.pooling = str(cfg.encoder_pooling)
-        self.proj = nn.Linear(cfg.encoder_embed_dim, out_dim) if cfg.encoder_embed_dim != out_dim else None
+        width = self.vit.embed_dim  # the ViT's width, or Hiera's last stage
+        self.proj = nn.Linear(width, out_dim) if width != out_dim else None
         self.out_dim = out_dim
         self.freeze_updates = cfg.freeze_encoder_updates
         self.num_updates = 0
@@ -240,7 +264,7 @@ class MaeVitSltModel(FairseqEncoderDecoderModel):
             scales = encoder_layer_lr_scales(encoder.vit, cfg.encoder_layer_decay)
             logger.info(
                 f"layer-wise lr decay {cfg.encoder_layer_decay}: ViT lr scales from {min(scales.values()):.3g} "
-                f"(patch embedding) to {max(scales.values()):.3g} (final norm)"
+                f"(patch embedding) to {max(scales.values()):.3g} (output side)"
             )
         assign_param_groups(
             model, encoder.vit, cfg.selective_weight_decay, scales, mark_encoder=cfg.freeze_encoder_updates > 0
@@ -270,9 +294,11 @@ class MaeVitSltModel(FairseqEncoderDecoderModel):
         return super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
 
     def load_pretrained_encoder(self, path):
-        """Initialise the ViT from a pretraining checkpoint or encoder file (see pretrained_encoder)."""
+        """Initialise the encoder from a pretraining checkpoint or encoder file (see pretrained_encoder,
+        signhiera_checkpoint)."""
         frames = self.encoder.frames
-        return load_pretrained_vit(self.encoder.vit, path, frames.mean, frames.std)
+        load = load_pretrained_hiera if isinstance(self.encoder.vit, HieraEncoder) else load_pretrained_vit
+        return load(self.encoder.vit, path, frames.mean, frames.std)
 
     def forward(self, source, padding_mask, prev_output_tokens, window_starts=None, **kwargs):
         encoder_out = self.encoder(source, padding_mask, window_starts)

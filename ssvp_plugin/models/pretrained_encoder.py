@@ -12,7 +12,8 @@ Three kinds of file are accepted, all read with ``torch.load(weights_only=True)`
 Position tables are interpolated when the pretraining clip length or crop
 size differs. Anything else that does not fit is an error that names the file
 and the setting to change: a half-initialised encoder would train, slowly and
-silently worse.
+silently worse. Hiera (SignHiera) files are read by :mod:`.signhiera_checkpoint`;
+given to a ViT, they are refused with the presets to choose.
 """
 
 import argparse
@@ -34,6 +35,16 @@ ENCODER_FILE_FORMAT = "ssvp_slt.video_vit.v1"
 FAIRSEQ_ENCODER_PREFIXES = {"mae_vit": "encoder.", "mae_vit_slt": "encoder.vit."}
 # types a foreign training checkpoint may pickle besides tensors (mae_st and VideoMAE save their argparse args)
 SAFE_GLOBALS = [argparse.Namespace]
+HIERA_HINT = (
+    "it holds a Hiera (SignHiera) encoder: fine-tune it with a SignHiera preset, "
+    "model.preset=signhiera_base_128x224 (SSVP-SLT's dm_70h_ub_signhiera.pth) or signhiera_tiny"
+)
+
+
+def holds_hiera(state) -> bool:
+    """Whether weights (any model prefix) are a Hiera's: its patch embedding is ``patch_embed.proj``,
+    a VideoViT's ``patch_embed`` itself."""
+    return isinstance(state, dict) and any(str(k).endswith("patch_embed.proj.weight") for k in state)
 
 
 class PretrainedEncoderError(ValueError):
@@ -113,13 +124,16 @@ def read_encoder_source(path) -> EncoderSource:
         model_cfg = ckpt["cfg"].get("model") or {}
         name = model_cfg.get("_name") if isinstance(model_cfg, dict) else None
         if name not in FAIRSEQ_ENCODER_PREFIXES:
+            hiera = f"; {HIERA_HINT}" if holds_hiera(ckpt["model"]) else ""
             raise PretrainedEncoderError(
-                f"{path}: a fairseq checkpoint of model {name!r}; expected one of {sorted(FAIRSEQ_ENCODER_PREFIXES)}"
+                f"{path}: a fairseq checkpoint of model {name!r}; expected one of {sorted(FAIRSEQ_ENCODER_PREFIXES)}{hiera}"
             )
         prefix = FAIRSEQ_ENCODER_PREFIXES[name]
         state = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
         ignored = [k for k in ckpt["model"] if not k.startswith(prefix)]
         return EncoderSource(path, f"fairseq {name} checkpoint", state, ignored, _mae_decoder_grid(ckpt["model"]))
+    if any(holds_hiera(ckpt.get(k)) for k in ("model", "model_state")):
+        raise PretrainedEncoderError(f"{path}: not a ViT checkpoint; {HIERA_HINT}")
     raise PretrainedEncoderError(
         f"{path}: neither a mae_vit / mae_vit_slt checkpoint of this project nor an encoder file "
         f"(top-level keys: {sorted(ckpt)[:8]}). Convert public VideoMAE or mae_st weights first with "
@@ -263,6 +277,8 @@ def load_pretrained_vit(vit: VideoViT, path, mean=None, std=None) -> LoadReport:
 def _hint(source: EncoderSource, report: LoadReport, vit: VideoViT) -> str:
     """The model setting most likely to be wrong, from what does not fit."""
     src, missing = set(source.state), set(report.missing)
+    if holds_hiera(source.state):
+        return f"The file {HIERA_HINT}."
     if "pos_embed_joint" in src and "pos_embed_joint" in missing.union(report.unexpected) and vit.pos_embed_type != "joint":
         return "The file has a joint space-time position table: set model.encoder_pos_embed=joint."
     if "pos_embed_spatial" in src and vit.pos_embed_type != "separable":
