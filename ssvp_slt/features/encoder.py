@@ -25,8 +25,10 @@ import torch
 import torch.nn as nn
 
 from ssvp_plugin.models.frame_input import FrameNormalizer, cut_windows
+from ssvp_plugin.models.hiera_encoder import build_hiera_encoder
 from ssvp_plugin.models.hiera_presets import HIERA_PRESETS
 from ssvp_plugin.models.pretrained_encoder import ENCODER_FILE_FORMAT, load_checkpoint_safely, load_pretrained_vit
+from ssvp_plugin.models.signhiera_checkpoint import hiera_preset_of, load_pretrained_hiera
 from ssvp_plugin.models.video_encoder_config import ENCODER_PRESETS, VideoEncoderConfig, build_video_vit, resolve_preset
 from ssvp_slt.corpus.data_config import VideoDataConfig
 
@@ -113,15 +115,17 @@ def build_backbone(spec: EncoderFile, data_cfg: VideoDataConfig) -> Tuple[nn.Mod
         vit = build_video_vit(spec.settings, data_cfg.num_frames, data_cfg.crop_size)
         load_pretrained_vit(vit, spec.path, data_cfg.mean, data_cfg.std)  # strict; logs what it loaded
         return vit, vit.embed_dim, vit.tubelet_size
-    # TODO(lead): arch "hiera" (SignHiera dm_70h_ub_signhiera.pth, mae_hiera checkpoints, mae_vit_slt
-    # checkpoints with a signhiera_* preset): build the module with the Hiera dispatch
-    # (video_encoder_config.build_video_encoder, preset from spec.preset or the file's layout), load it
-    # with signhiera_checkpoint.load_pretrained_hiera(module, spec.path, data_cfg.mean, data_cfg.std), and
-    # return (module, module.embed_dim, module.tubelet_size): the same (N, t, g, D) contract as the ViT.
-    raise FrozenEncoderError(
-        f"{spec.path}: {spec.kind} holds a {spec.arch!r} backbone, which feature extraction does not build yet "
-        f"(ssvp_slt/features/encoder.py, build_backbone)"
-    )
+    if spec.arch == "hiera":
+        # SignHiera (dm_70h_ub_signhiera.pth), mae_hiera checkpoints, mae_vit_slt checkpoints with a signhiera_*
+        # preset: the preset is the one recorded in the fairseq config, else the one whose sizes the weights have
+        try:
+            preset = spec.preset if spec.preset in HIERA_PRESETS else hiera_preset_of(spec.path)
+            hiera = build_hiera_encoder(preset, data_cfg.num_frames, data_cfg.crop_size, where=f"{spec.path} with the data config")
+            load_pretrained_hiera(hiera, spec.path, data_cfg.mean, data_cfg.std)
+        except ValueError as e:  # PretrainedEncoderError / geometry errors already name the file
+            raise FrozenEncoderError(str(e)) from e
+        return hiera, hiera.embed_dim, hiera.tubelet_size
+    raise FrozenEncoderError(f"{spec.path}: {spec.kind} holds a {spec.arch!r} backbone, which feature extraction does not build")
 
 
 def file_fingerprint(path, block: int = 16 << 20) -> dict:
