@@ -11,9 +11,10 @@ HIERA ?= hiera-transformer==0.1.4
 DEMO_DIR ?= work_dirs/synthetic_demo
 EXPERIMENT_DIR ?= work_dirs/pretraining_experiment
 COVERAGE_DIR ?= work_dirs/coverage_experiment
+COMPARISON_DIR ?= work_dirs/encoder_comparison
 PYTEST_ARGS ?=
 
-.PHONY: install demo pretrain-experiment coverage-experiment test benchmark clean
+.PHONY: install demo pretrain-experiment coverage-experiment encoder-comparison test benchmark clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +41,10 @@ pretrain-experiment: install
 # STYLE=how2sign runs it on the How2Sign-like corpus (~2 h; the tiny model does not learn it at this scale)
 coverage-experiment: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_coverage_experiment.sh $(COVERAGE_DIR)
+
+# tiny ViT, tiny SignHiera and the two-stage recipe side by side on the How2Sign-like synthetic corpus (README, Results)
+encoder-comparison: install
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_encoder_comparison.sh $(COMPARISON_DIR)
 
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)

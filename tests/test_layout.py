@@ -9,6 +9,7 @@ FAIRSEQ_FREE = [
     "ssvp_slt.corpus.data_config", "ssvp_slt.corpus.manifest", "ssvp_slt.corpus.frame_sampling",
     "ssvp_slt.corpus.video_io", "ssvp_slt.corpus.video_checks", "ssvp_slt.corpus.text",
     "ssvp_slt.prep.pipeline", "ssvp_slt.prep.signer_crop", "ssvp_slt.synthetic", "ssvp_slt.scoring",
+    "ssvp_slt.features.store", "ssvp_slt.download",
 ]
 
 
