@@ -376,7 +376,8 @@ def memory_section(args):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--preset", default="base", choices=["tiny", "base", "large"])
+    p.add_argument("--preset", default="base", choices=["tiny", "base", "large", "signhiera_tiny", "signhiera_base_128x224"],
+                   help="mae_vit_slt preset; the signhiera_* ones have no VideoMAE peer (transformers' Hiera is image-only)")
     p.add_argument("--frames", type=int, default=128, help="frames per window")
     p.add_argument("--crop", type=int, default=224, help="crop size in pixels (multiple of 16)")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8], help="windows per batch")
@@ -411,7 +412,10 @@ def main(argv=None) -> int:
               "torch.cuda peaks need --device cuda")
     if "train" in sections:
         train_section(args, args.device)
-    if "videomae" in sections:
+    if "videomae" in sections and args.preset.startswith("signhiera"):
+        print("\n[videomae] skipped: a SignHiera preset has no VideoMAE of the same architecture (and transformers' "
+              "HieraModel reads images only)")
+    elif "videomae" in sections:
         videomae_section(args, args.device)
     if "memory" in sections:
         memory_section(args)
