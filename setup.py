@@ -51,6 +51,9 @@ setup(
         "opencv-python-headless>=4.5,<5",
         # scripts/convert_video_mae_checkpoint.py: Hugging Face publishes VideoMAE weights as .safetensors
         "safetensors>=0.4",
+        # keypoints (ssvp_slt/keypoints/pose_file.py): reading/writing .pose files with the format's own parser;
+        # pure Python, needs only numpy/tqdm/av already here (+ simple-video-utils, certifi); numpy 2 is fine
+        "pose-format>=0.15,<0.16",
     ],
     extras_require={
         "dev": [

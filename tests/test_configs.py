@@ -16,7 +16,8 @@ PRETRAIN_CONFIGS = [c for c in CONFIGS if c.startswith("pretrain_")]
 HIERA_PRETRAIN_CONFIGS = [c for c in PRETRAIN_CONFIGS if c.startswith("pretrain_mae_hiera_")]  # mae_hiera
 VIT_PRETRAIN_CONFIGS = [c for c in PRETRAIN_CONFIGS if c not in HIERA_PRETRAIN_CONFIGS]  # mae_vit
 TWO_STAGE_CONFIGS = [c for c in CONFIGS if c.startswith("two_stage_")]  # stored features -> text (sign_features)
-TRANSLATION_CONFIGS = [c for c in CONFIGS if c not in PRETRAIN_CONFIGS and c not in TWO_STAGE_CONFIGS]
+LANDMARK_CONFIGS = [c for c in CONFIGS if c.startswith("landmarks_")]  # stored keypoints -> text (sign_features)
+TRANSLATION_CONFIGS = [c for c in CONFIGS if c not in PRETRAIN_CONFIGS + TWO_STAGE_CONFIGS + LANDMARK_CONFIGS]
 REQUIRED = ["task.data=/data", "common.user_dir=/plugin", "checkpoint.save_dir=/ckpt"]
 
 
@@ -154,6 +155,19 @@ def test_two_stage_ssvp_config_is_ssvp_slts_fairseq_setting():
     assert cfg.criterion.label_smoothing == 0.2
     assert json.loads(cfg.task.eval_bleu_args)["beam"] == 5
     assert composed("two_stage_quick").model.preset == "tiny"
+
+
+@pytest.mark.parametrize("name", LANDMARK_CONFIGS)
+def test_landmark_configs_are_the_two_stage_recipe_on_keypoints(name):
+    assert LANDMARK_CONFIGS == ["landmarks_base", "landmarks_quick"]
+    cfg = composed(name)
+    twin = composed({"landmarks_base": "two_stage_ssvp", "landmarks_quick": "two_stage_quick"}[name])
+    assert cfg.task._name == "sign_features" and cfg.task.features is None  # the keypoint store: <data>/features
+    assert cfg.model._name == "feature_slt" and cfg.model.preset == ("landmarks_base" if name == "landmarks_base" else "tiny")
+    # normalisation and augmentation live in the store's config.yaml, so the recipe is the two-stage one
+    for section in ("optimizer", "lr_scheduler", "optimization", "criterion", "checkpoint", "task"):
+        assert cfg[section] == twin[section], section
+    assert cfg.dataset.max_tokens >= 1024  # the longest clip the model takes (max_source_positions) fits a batch
 
 
 def test_signhiera_config_is_finetune_base_pretrained_with_signhiera():

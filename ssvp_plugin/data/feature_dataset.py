@@ -3,8 +3,13 @@
 The features come from a feature store (:mod:`ssvp_slt.features.store`): video-encoder
 features, keypoints, anything with one D-vector per time step. ``--max-tokens`` counts time
 steps, what the text model's encoder processes.
+
+A store whose ``config.yaml`` names a ``transform`` (keypoints: normalisation, training
+augmentation) has it applied to every clip read; a store without one (video-encoder features)
+is read as stored.
 """
 
+import importlib
 import logging
 from typing import List, Optional, Sequence
 
@@ -13,9 +18,27 @@ import torch
 from fairseq.data import FairseqDataset, data_utils
 
 from ssvp_slt.corpus.manifest import ManifestRow
-from ssvp_slt.features.store import SplitFeatures
+from ssvp_slt.features.store import FeatureStoreError, SplitFeatures, StoreInfo
 
 logger = logging.getLogger(__name__)
+
+# store config transform name -> "module:class"; the class has from_store_info(info), output_dim,
+# output_length(stored_length, train), describe() and __call__(x, rng=None) (rng only in training)
+FEATURE_TRANSFORMS = {"keypoints": "ssvp_slt.keypoints.transform:KeypointTransform"}
+
+
+def feature_transform_for(info: StoreInfo):
+    """The transform the store's config.yaml selects, or None (features used as stored)."""
+    if not info.transform:
+        return None
+    name = info.transform.get("name")
+    if name not in FEATURE_TRANSFORMS:
+        raise FeatureStoreError(f"{info.path}: unknown transform {name!r}; known: {sorted(FEATURE_TRANSFORMS)}")
+    module, cls = FEATURE_TRANSFORMS[name].split(":")
+    try:
+        return getattr(importlib.import_module(module), cls).from_store_info(info)
+    except ValueError as e:  # bad settings: the message names the store config
+        raise FeatureStoreError(str(e)) from e
 
 
 class FeatureCaptionDataset(FairseqDataset):
@@ -27,6 +50,9 @@ class FeatureCaptionDataset(FairseqDataset):
         targets: encoded captions (ending with EOS), or None.
         pad, eos: target dictionary indices.
         shuffle: shuffle before sorting by length in ``ordered_indices`` (training).
+        transform: applied to every clip read (see ``feature_transform_for``), or None.
+        train: the transform augments (drawn per seed, epoch and index, as the video dataset's crops).
+        seed: base of the per-item random state.
     """
 
     def __init__(
@@ -39,6 +65,9 @@ class FeatureCaptionDataset(FairseqDataset):
         pad: int,
         eos: int,
         shuffle: bool = False,
+        transform=None,
+        train: bool = False,
+        seed: int = 1,
     ):
         super().__init__()
         assert len(rows) == len(feature_index)
@@ -46,7 +75,11 @@ class FeatureCaptionDataset(FairseqDataset):
         self.split, self.rows, self.features = split, list(rows), features
         self.feature_index = np.asarray(feature_index, dtype=np.int64)
         self.targets, self.pad, self.eos, self.shuffle = targets, pad, eos, shuffle
-        self.sizes = features.lengths[self.feature_index].astype(np.int64)  # time steps: what --max-tokens bounds
+        self.transform, self.train, self.seed, self.epoch = transform, train, seed, 1
+        stored = features.lengths[self.feature_index].astype(np.int64)
+        if transform is not None:  # time augmentation changes lengths: batch by the longest a clip can come out
+            stored = np.array([transform.output_length(int(n), train) for n in stored], dtype=np.int64)
+        self.sizes = stored  # time steps: what --max-tokens bounds
         self.tgt_sizes = (
             np.array([len(t) for t in targets], dtype=np.int64) if targets is not None else np.zeros(len(rows), dtype=np.int64)
         )
@@ -54,8 +87,18 @@ class FeatureCaptionDataset(FairseqDataset):
     def __len__(self):
         return len(self.rows)
 
+    @property
+    def can_reuse_epoch_itr_across_epochs(self):
+        return not (self.train and self.transform is not None)  # augmentation is drawn per epoch
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
     def __getitem__(self, index):
         x = self.features.read(int(self.feature_index[index]))  # a view into the memory map
+        if self.transform is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
+            x = self.transform(x, rng=rng)
         item = {"id": index, "source": torch.from_numpy(np.asarray(x, dtype=np.float32))}  # the cast copies
         if self.targets is not None:
             item["target"] = self.targets[index]

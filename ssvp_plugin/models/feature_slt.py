@@ -7,8 +7,10 @@ layer norm; the decoder is ``mae_vit_slt``'s (``build_decoder``: fairseq's ``Tra
 
 Presets: ``ssvp_slt_fairseq`` is SSVP-SLT's fairseq setting after Tarrés et al. 2023 (6 encoder
 and 3 decoder layers, width 256, 4 heads, FFN 1024, dropout 0.3); ``tiny`` is for CPU tests and
-the synthetic corpus. Any size field set explicitly overrides the preset; checkpoints store the
-preset name and the overrides, so never change an existing preset's values: add a new one.
+the synthetic corpus; ``landmarks_base`` the keypoint baseline (4 encoder and 3 decoder layers,
+width 384, 6 heads, FFN 1536, dropout 0.3). Any size field set explicitly overrides the preset;
+checkpoints store the preset name and the overrides, so never change an existing preset's values:
+add a new one.
 ``input_dim`` (D) comes from the task's feature store when the model is first built: the task
 ``sign_features`` records it in the model settings (and so in checkpoints), and a checkpoint then
 refuses a store of another D.
@@ -42,6 +44,12 @@ PRESETS: Dict[str, Dict[str, object]] = {
         encoder_embed_dim=64, encoder_ffn_embed_dim=256, encoder_layers=2, encoder_attention_heads=4,
         decoder_embed_dim=64, decoder_ffn_embed_dim=256, decoder_layers=2, decoder_attention_heads=4, dropout=0.1,
     ),
+    # the landmark baseline (OpenPose keypoints, docs/landmarks.md): a few Transformer layers a little wider than
+    # SSVP-SLT's text model, since raw keypoints carry no encoder's abstraction; not tuned (no How2Sign keypoints here)
+    "landmarks_base": dict(
+        encoder_embed_dim=384, encoder_ffn_embed_dim=1536, encoder_layers=4, encoder_attention_heads=6,
+        decoder_embed_dim=384, decoder_ffn_embed_dim=1536, decoder_layers=3, decoder_attention_heads=6, dropout=0.3,
+    ),
 }
 PRESET_CHOICES = ChoiceEnum(list(PRESETS))
 # the padding index fairseq's positional embeddings are built around (positions start after it)
@@ -53,6 +61,11 @@ class FeatureSltConfig(FairseqDataclass):
     preset: PRESET_CHOICES = field(default="ssvp_slt_fairseq", metadata={"help": "model size; explicit fields override it"})
     input_dim: Optional[int] = field(
         default=None, metadata={"help": "D of the input features (default: the feature store's; recorded in checkpoints)"}
+    )
+    feature_transform: Optional[str] = field(
+        default=None,
+        metadata={"help": "the feature store's transform settings the model was trained with (JSON; '' for none), recorded "
+                  "by the task like input_dim; a store whose transform differs is refused"},
     )
     input_dropout: float = field(default=0.0, metadata={"help": "dropout on the input features, before the projection"})
     encoder_embed_dim: Optional[int] = field(default=None, metadata={"help": "encoder width (preset if unset)"})

@@ -23,7 +23,7 @@ from omegaconf import II, OmegaConf, open_dict
 from ssvp_slt.corpus.data_config import VideoDataConfig
 from ssvp_slt.corpus.manifest import ManifestError
 from ssvp_slt.features.store import FeatureStore, FeatureStoreError
-from ..data.feature_dataset import FeatureCaptionDataset
+from ..data.feature_dataset import FeatureCaptionDataset, feature_transform_for
 from ..data.splits import is_training_load, load_split_rows, training_subset
 from .how2sign_video import How2SignVideoTask
 
@@ -64,6 +64,8 @@ class SignFeaturesTask(How2SignVideoTask):
     def __init__(self, cfg: SignFeaturesConfig, data_cfg: VideoDataConfig, tgt_dict, store: FeatureStore):
         super().__init__(cfg, data_cfg, tgt_dict)
         self.store = store
+        # the store's config.yaml selects it (keypoints: normalisation + training augmentation); None: as stored
+        self.feature_transform = feature_transform_for(store.info)
 
     @classmethod
     def setup_task(cls, cfg: SignFeaturesConfig, **kwargs):
@@ -75,12 +77,16 @@ class SignFeaturesTask(How2SignVideoTask):
             f"splits {store.splits()}"
         )
         _warn_if_made_with_other_frames(store, base.data_cfg)
-        return cls(cfg, base.data_cfg, base.tgt_dict, store)
+        task = cls(cfg, base.data_cfg, base.tgt_dict, store)
+        if task.feature_transform is not None:
+            logger.info(f"feature transform {store.info.transform.get('name')!r} from {store.info.path}: D={store.dim} stored -> "
+                        f"D={task.feature_dim} model input; {store.info.transform}")
+        return task
 
     @property
     def feature_dim(self) -> int:
-        """D: what the model's input projection reads (the store's config.yaml)."""
-        return self.store.dim
+        """D: what the model's input projection reads (the store's config.yaml, after its transform)."""
+        return self.feature_transform.output_dim if self.feature_transform is not None else self.store.dim
 
     @property
     def feature_store_config(self) -> Path:
@@ -121,27 +127,39 @@ class SignFeaturesTask(How2SignVideoTask):
             logger.warning(f"{manifest_path}: {n_unk} caption(s) contain pieces missing from the dictionary (<unk>)")
         dataset = FeatureCaptionDataset(
             split, rows, features, np.asarray(index, dtype=np.int64), targets, pad=self.tgt_dict.pad(),
-            eos=self.tgt_dict.eos(), shuffle=train,
+            eos=self.tgt_dict.eos(), shuffle=train, transform=self.feature_transform, train=train, seed=self.cfg.seed,
         )
         self.datasets[split] = dataset
         unused = len(features) - len(rows)
         logger.info(
             f"{split}: {len(dataset)} clips, {int(dataset.sizes.sum())} feature time steps (per clip {int(dataset.sizes.min())}"
-            f"-{int(dataset.sizes.max())}), D={self.store.dim}; {unused} store entries not in the manifest; "
+            f"-{int(dataset.sizes.max())}), D={self.feature_dim}; {unused} store entries not in the manifest; "
             f"loaded in {time.perf_counter() - t0:.2f} s"
         )
 
     def build_model(self, cfg, from_checkpoint=False):
-        if getattr(cfg, "input_dim", "absent") is None:
-            # fill D into the settings the trainer saves (fairseq's build_model works on a merged copy), so
-            # that a checkpoint records the D it reads and refuses a store of another
-            with open_dict(cfg) if OmegaConf.is_config(cfg) else contextlib.nullcontext():
-                cfg.input_dim = self.store.dim
+        transform = self.feature_transform.describe() if self.feature_transform is not None else ""
+        with open_dict(cfg) if OmegaConf.is_config(cfg) else contextlib.nullcontext():
+            # fill D (and the transform's settings) into the settings the trainer saves (fairseq's build_model works
+            # on a merged copy), so that a checkpoint records what it reads and refuses a store that differs
+            if getattr(cfg, "input_dim", "absent") is None:
+                cfg.input_dim = self.feature_dim
+            if getattr(cfg, "feature_transform", "absent") is None:
+                cfg.feature_transform = transform
+        recorded = getattr(cfg, "feature_transform", None)
+        if recorded is not None and recorded != transform:
+            raise FeatureStoreError(
+                f"{self.store.info.path}: the model was trained on features read with transform "
+                f"{recorded or 'none (as stored)'}, this store's config.yaml gives {transform or 'none (as stored)'}: "
+                f"use the store (and settings) the model was trained on"
+            )
         model = super().build_model(cfg, from_checkpoint)
         expected = getattr(getattr(model, "encoder", None), "input_dim", None)
-        if expected is not None and expected != self.store.dim:
+        if expected is not None and expected != self.feature_dim:
+            given = f"D={self.store.dim} features" if self.feature_transform is None else (
+                f"D={self.store.dim} features, D={self.feature_dim} after its transform")
             raise FeatureStoreError(
-                f"{self.store.info.path}: the store holds D={self.store.dim} features, the model reads D={expected} "
+                f"{self.store.info.path}: the store holds {given}, the model reads D={expected} "
                 f"(model.input_dim, recorded when it was trained): use the store the model was trained on"
             )
         return model

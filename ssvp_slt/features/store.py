@@ -52,7 +52,9 @@ class StoreInfo:
     ``feature_rate`` is time steps per second of the source (for windowed video encoders: within one
     window; overlapping windows repeat time, see ``source``). ``source`` records how the features
     were made; two writers of one store must agree on everything here except ``source.provenance``
-    (paths, modification times: facts about files, not about the features).
+    (paths, modification times: facts about files, not about the features). ``transform`` (optional)
+    names the transform a reader applies to every clip, with its settings (``name: keypoints``:
+    ``ssvp_slt.keypoints``; the task ``sign_features`` applies it); empty: features used as stored.
     """
 
     dim: int
@@ -60,6 +62,7 @@ class StoreInfo:
     feature_rate: float = 0.0
     source: Dict[str, object] = field(default_factory=dict)
     format: str = STORE_FORMAT
+    transform: Dict[str, object] = field(default_factory=dict)
     path: Optional[Path] = field(default=None, repr=False, compare=False)
 
     def validate(self) -> None:
@@ -74,10 +77,17 @@ class StoreInfo:
             raise FeatureStoreError(f"{where}: feature_rate must be a number >= 0 (time steps per second), got {self.feature_rate!r}")
         if not isinstance(self.source, dict):
             raise FeatureStoreError(f"{where}: source must be a mapping, got {type(self.source).__name__}")
+        if self.transform is None:
+            self.transform = {}
+        if not isinstance(self.transform, dict) or (self.transform and not self.transform.get("name")):
+            raise FeatureStoreError(f"{where}: transform must be a mapping with a name, got {self.transform!r}")
 
     def to_dict(self) -> dict:
-        return {"format": self.format, "dim": self.dim, "dtype": self.dtype, "feature_rate": self.feature_rate,
-                "source": self.source}
+        d = {"format": self.format, "dim": self.dim, "dtype": self.dtype, "feature_rate": self.feature_rate,
+             "source": self.source}
+        if self.transform:  # only keypoint-like stores have one; video stores' files stay as they were
+            d["transform"] = self.transform
+        return d
 
 
 def read_store_info(root) -> StoreInfo:
@@ -92,7 +102,7 @@ def read_store_info(root) -> StoreInfo:
         raise FeatureStoreError(f"{path}: not valid YAML ({e})") from e
     if not isinstance(raw, dict):
         raise FeatureStoreError(f"{path}: expected a mapping, got {type(raw).__name__}")
-    known = {"format", "dim", "dtype", "feature_rate", "source"}
+    known = {"format", "dim", "dtype", "feature_rate", "source", "transform"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise FeatureStoreError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
