@@ -12,6 +12,8 @@ split than on the real one; one that scores about the same is ignoring the
 video and translating from its language model alone.
 
 The extra column ``video_from`` names the row each video was taken from.
+With ``--features STORE`` (a feature store of the data root: video features or keypoints), the
+store gets the control split too: each row's sequence is its donor row's.
 """
 
 import argparse
@@ -106,6 +108,7 @@ def main(argv=None):
     parser.add_argument("--split", default="test", help="split to take captions and videos from (default: test)")
     parser.add_argument("--out-split", required=True, help="name of the control split to write")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--features", type=Path, help="feature store: also write the control split there (donors' sequences)")
     args = parser.parse_args(argv)
 
     if args.out_split == args.split:
@@ -135,6 +138,15 @@ def main(argv=None):
         )
     out_path = write_manifest(args.data / f"{args.out_split}.tsv", out_rows, columns=PREPARED_COLUMNS + (SOURCE_COLUMN,))
     print(f"{out_path}: {len(out_rows)} rows of {manifest.path} with captions paired to other rows' videos (seed {args.seed})")
+    if args.features:
+        from ssvp_slt.features.store import FeatureStoreError, copy_clips
+
+        try:
+            n = copy_clips(args.features, args.split, args.out_split, [(r["id"], r[SOURCE_COLUMN]) for r in out_rows], tag="control")
+        except FeatureStoreError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(f"{args.features / args.out_split}: {n} clips, each with its donor row's features")
     return 0
 
 

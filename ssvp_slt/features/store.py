@@ -27,7 +27,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -468,3 +468,22 @@ def stored_ids(root, split: str) -> Iterable[str]:
     if not (Path(root) / split).is_dir() or not any((Path(root) / split).glob("index-*.tsv")):
         return []
     return SplitFeatures(root, split, read_store_info(root)).ids
+
+
+def copy_clips(root, src_split: str, dst_split: str, pairs: Sequence[Tuple[str, str]], tag: str = "copy") -> int:
+    """Write split ``dst_split`` of the store at ``root`` with, for each ``(new id, source id)`` pair,
+    the source clip's sequence of ``src_split`` under the new id (control and degraded test splits:
+    the features a row's input would give). A source id missing from ``src_split`` is an error naming
+    it; nothing is written then. Returns the number of clips written."""
+    store = FeatureStore(root)
+    src = store.split(src_split)
+    missing = [s for _, s in pairs if src.index_of(s) is None]
+    if missing:
+        raise FeatureStoreError(
+            f"{Path(root) / src_split}: {len(missing)} source clip(s) not in the store, e.g. {missing[:3]}"
+        )
+    info = store.info
+    with SplitWriter(root, dst_split, info, new_part_name(tag), chunk_rows_for(info.dim, info.dtype)) as writer:
+        for new_id, source_id in pairs:
+            writer.add(new_id, src.read(src.index_of(source_id)))
+    return len(pairs)
