@@ -57,6 +57,7 @@ CSV_COLUMNS = (
     "SENTENCE",
 )
 DEFAULT_CRF = 20
+CLIP_CSV_TEMPLATE = "how2sign_{split}.csv"
 
 
 def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -159,13 +160,26 @@ def _render_job(job: _Job) -> Tuple[str, int, int, bool]:
     return split, index, plan.n_frames, True
 
 
-def _write_csv(path: Path, rows: List[Dict[str, object]]):
+def clip_rows(split: str, captions: Sequence[Sequence[str]], n_frames: Dict[Tuple[str, int], int], fps: int) -> List[Dict[str, str]]:
+    """The CSV rows of a split of the clip layout (``n_frames[(split, i)]``: clip i's length)."""
+    return [
+        dict(
+            clip_names(split, i),
+            START_REALIGNED="0.0",
+            END_REALIGNED=f"{n_frames[(split, i)] / fps:.2f}",
+            SENTENCE=caption_text(words),
+        )
+        for i, words in enumerate(captions)
+    ]
+
+
+def _write_csv(path: Path, rows: List[Dict[str, object]], columns: Sequence[str] = CSV_COLUMNS):
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE, escapechar="\\")
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(columns)
         for row in rows:
-            writer.writerow([row[c] for c in CSV_COLUMNS])
+            writer.writerow([row[c] for c in columns])
     os.replace(tmp, path)
 
 
@@ -179,6 +193,7 @@ class CorpusSummary:
     seconds: float
     fps: int
     style: str = "simple"
+    keypoints: Optional[object] = None  # a keypoint_corpus.KeypointSummary when keypoints were written
 
     @property
     def mean_frames(self) -> float:
@@ -188,11 +203,12 @@ class CorpusSummary:
     def __str__(self):
         per_split = ", ".join(f"{s}={n}" for s, n in self.clips.items())
         style = "" if self.style == "simple" else f" ({self.style} style)"
-        return (
+        text = (
             f"synthetic corpus{style} in {self.out}: clips {per_split}; {self.total_frames} frames "
             f"({self.total_frames / self.fps:.1f} s of video, {self.mean_frames:.1f} frames/clip); "
             f"rendered {self.rendered}, kept {self.skipped} existing; {self.seconds:.1f} s"
         )
+        return text if self.keypoints is None else f"{text}\n{self.keypoints}"
 
 
 def check_size_and_fps(size: int, fps: int) -> None:
@@ -240,12 +256,17 @@ def render_corpus(
     style="simple",
     frame_size: Optional[Tuple[int, int]] = None,
     words_per_sentence: Optional[Tuple[int, int]] = None,
+    keypoints: bool = False,
+    keypoint_noise=None,
 ) -> CorpusSummary:
     """Render the whole corpus into ``out`` (How2Sign layout) and return a summary.
 
     ``style``: ``"simple"`` (``size`` x ``size`` frames), ``"how2sign"``
     (``frame_size`` = (width, height), default 640x360, and
     ``words_per_sentence`` = (min, max)), or a style object (:mod:`.styles`).
+    ``keypoints``: also write every clip's OpenPose keypoints under ``out/keypoints``
+    (:mod:`.keypoint_corpus`), with ``keypoint_noise`` (a
+    :class:`~.keypoint_noise.DetectorNoise`; default none).
     """
     start = time.time()
     check_size_and_fps(size, fps)
@@ -269,18 +290,16 @@ def render_corpus(
         rendered += int(was_rendered)
 
     for split in SPLITS:
-        rows = []
-        for i, words in enumerate(captions[split]):
-            names = clip_names(split, i)
-            rows.append(
-                dict(
-                    names,
-                    START_REALIGNED="0.0",
-                    END_REALIGNED=f"{n_frames[(split, i)] / fps:.2f}",
-                    SENTENCE=caption_text(words),
-                )
-            )
-        _write_csv(raw / f"how2sign_{split}.csv", rows)
+        _write_csv(raw / CLIP_CSV_TEMPLATE.format(split=split), clip_rows(split, captions[split], n_frames, fps))
+
+    keypoint_summary = None
+    if keypoints:
+        from .keypoint_corpus import write_clip_keypoints  # it imports this module
+        from .keypoint_noise import OFF
+
+        corpus = dict(n_train=n_train, n_val=n_val, n_test=n_test)
+        noise = OFF if keypoint_noise is None else keypoint_noise
+        keypoint_summary = write_clip_keypoints(out, captions, seed, style, fps, corpus, noise, workers, progress)
 
     return CorpusSummary(
         out=out,
@@ -291,4 +310,5 @@ def render_corpus(
         seconds=time.time() - start,
         fps=fps,
         style=style.name,
+        keypoints=keypoint_summary,
     )

@@ -6,6 +6,7 @@ Layout written under ``out``::
     raw/how2sign_realigned_train.csv
     raw/how2sign_realigned_val.csv
     raw/how2sign_realigned_test.csv
+    raw/how2sign_{train,val,test}.csv   (the original timestamps, see below)
     raw/broken_rows.json
 
 Each full video is one signer (one set of background / skin / shirt colours)
@@ -30,6 +31,12 @@ splits), VIDEO_NAME ``synv00012-rgb_front`` (the mp4's stem), SENTENCE_ID
 exactly the frames ``round(START * fps) <= t < round(END * fps)`` of its
 sentence (exact for fps <= 50). Rows appear in video order, and within a
 video in time order; the good rows of a split appear in caption order.
+
+Like How2Sign, the corpus also has *original* timestamps
+(``how2sign_<split>.csv``, columns START / END, row for row the realigned
+CSV): the true span moved by a fraction of a second, as How2Sign's pre-cut
+clips are (:mod:`.original_timestamps`); the keypoints follow them
+(``keypoints=True``, :mod:`.keypoint_corpus`).
 
 Deliberately broken rows (``broken_rows=True``, the default) exercise data
 preparation's error handling; every one is listed in ``raw/broken_rows.json``
@@ -76,6 +83,7 @@ import numpy as np
 
 from .corpus import _SPLIT_IDS, DEFAULT_CRF, SPLITS, _write_csv, check_size_and_fps, plan_sample, run_jobs, write_mp4
 from .grammar import caption_text, sample_sentence, sample_splits
+from .original_timestamps import ORIGINAL_COLUMNS, ORIGINAL_CSV_TEMPLATE, assign_original_spans, original_rows
 from .signer import ClipPlan
 from .styles import SimpleStyle, resolve_style
 
@@ -148,6 +156,9 @@ class Segment:
     index: Optional[int]  # index among the split's good sentences; None for an empty_caption row
     start_frame: int = 0
     end_frame: int = 0  # exclusive
+    # the original (pre-cut clip) timestamps' frames, original_timestamps.assign_original_spans
+    original_start_frame: Optional[int] = None
+    original_end_frame: Optional[int] = None
 
 
 @dataclass
@@ -350,7 +361,9 @@ def plan_full_corpus(
 
     order = {k: i for i, k in enumerate(BROKEN_KINDS)}
     broken.sort(key=lambda b: (SPLITS.index(b["split"]), order[b["kind"]], b["SENTENCE_NAME"]))
-    return FullLayout(videos=videos, rows=rows, broken=broken, captions=captions, fps=fps, style=style)
+    layout = FullLayout(videos=videos, rows=rows, broken=broken, captions=captions, fps=fps, style=style)
+    assign_original_spans(layout, seed)  # its own random stream: nothing above changes
+    return layout
 
 
 # --------------------------------------------------------------------------- rendering
@@ -367,6 +380,12 @@ def _render_video_job(job: _VideoJob) -> Tuple[str, int, bool]:
         return name, plan.n_frames, False
     write_mp4(p, style.frames(plan), fps=fps, crf=crf, preset=style.encoder_preset)
     return name, plan.n_frames, True
+
+
+def write_original_csvs(raw: Path, layout: FullLayout) -> None:
+    """How2Sign's original-timestamp CSVs (``how2sign_<split>.csv``) of a planned layout."""
+    for split, rows in original_rows(layout).items():
+        _write_csv(raw / ORIGINAL_CSV_TEMPLATE.format(split=split), rows, ORIGINAL_COLUMNS)
 
 
 def _write_json(path: Path, obj):
@@ -388,6 +407,7 @@ class FullCorpusSummary:
     seconds: float
     fps: int
     style: str = "simple"
+    keypoints: Optional[object] = None  # a keypoint_corpus.KeypointSummary when keypoints were written
 
     def __str__(self):
         def per(d):
@@ -398,13 +418,14 @@ class FullCorpusSummary:
         )
         n_videos = sum(self.videos.values())
         style = "" if self.style == "simple" else f" ({self.style} style)"
-        return (
+        text = (
             f"synthetic full-video corpus{style} in {self.out}: videos {per(self.videos)}; rows {per(self.rows)} "
             f"(good {per(self.good)}); broken rows: {broken or 'none'}; {self.total_frames} frames "
             f"({self.total_frames / self.fps:.1f} s of video, "
             f"{self.total_frames / max(1, n_videos) / self.fps:.1f} s/video); "
             f"rendered {self.rendered}, kept {self.skipped} existing; {self.seconds:.1f} s"
         )
+        return text if self.keypoints is None else f"{text}\n{self.keypoints}"
 
 
 def render_full_videos(
@@ -423,6 +444,8 @@ def render_full_videos(
     style="simple",
     frame_size: Optional[Tuple[int, int]] = None,
     words_per_sentence: Optional[Tuple[int, int]] = None,
+    keypoints: bool = False,
+    keypoint_noise=None,
 ) -> FullCorpusSummary:
     """Render the corpus in How2Sign's official layout (full videos + realigned CSVs) into ``out``.
 
@@ -430,7 +453,8 @@ def render_full_videos(
     ``broken_rows`` the ``missing_video`` and ``empty_caption`` rows are extra
     rows on top of them, and the ``end_past_video_end`` rows are good rows
     with a broken END (see the module docstring). ``style``, ``frame_size``,
-    ``words_per_sentence``: as for :func:`~.corpus.render_corpus`.
+    ``words_per_sentence``, ``keypoints``, ``keypoint_noise``: as for
+    :func:`~.corpus.render_corpus` (here the keypoints follow the original timestamps).
     """
     start = time.time()
     layout = plan_full_corpus(
@@ -454,7 +478,18 @@ def render_full_videos(
 
     for split in SPLITS:
         _write_csv(raw / CSV_TEMPLATE.format(split=split), layout.rows[split])
+    write_original_csvs(raw, layout)
     _write_json(raw / BROKEN_JSON, layout.broken)
+
+    keypoint_summary = None
+    if keypoints:
+        from .keypoint_corpus import write_full_keypoints  # it imports this module
+        from .keypoint_noise import OFF
+
+        spv = tuple(sentences_per_video)
+        corpus = dict(n_train=n_train, n_val=n_val, n_test=n_test, sentences_per_video=spv, broken_rows=broken_rows)
+        noise = OFF if keypoint_noise is None else keypoint_noise
+        keypoint_summary = write_full_keypoints(out, layout, seed, corpus, noise, workers, progress)
 
     broken_counts = {s: {} for s in SPLITS}
     for b in layout.broken:
@@ -471,4 +506,5 @@ def render_full_videos(
         seconds=time.time() - start,
         fps=fps,
         style=layout.style.name,
+        keypoints=keypoint_summary,
     )

@@ -481,6 +481,16 @@ def hand_positions(plan: SignPlan) -> Tuple[np.ndarray, np.ndarray]:
     return sg.to_px(plan.dom[:, :2], 1), sg.to_px(plan.nd[:, :2], -1)
 
 
+def drawing_order(plan: SignPlan, t: int) -> List[Tuple[int, np.ndarray]]:
+    """``[(side, pose vector), ...]`` of frame ``t``, the hand further from the camera first (it is
+    drawn first, so the other one covers it); on a tie the non-dominant one (the dominant hand
+    acts in front of a base hand)."""
+    hands = [(-1, plan.nd[t]), (1, plan.dom[t])]
+    if plan.dom[t, DEPTH] < plan.nd[t, DEPTH] - 0.05:
+        hands.reverse()
+    return hands
+
+
 def iter_frames(plan: SignPlan) -> Iterator[np.ndarray]:
     """The frames of a plan, one (H, W, 3) uint8 RGB array at a time.
 
@@ -499,12 +509,7 @@ def iter_frames(plan: SignPlan) -> Iterator[np.ndarray]:
     choices = noise.choice(np.random.default_rng([scene.seed, 3]), plan.n_frames)
     for t in range(plan.n_frames):
         frame = static.copy()
-        # the hand further from the camera first; on a tie the non-dominant one (the dominant hand
-        # acts in front of a base hand)
-        hands = [(-1, plan.nd[t]), (1, plan.dom[t])]
-        if plan.dom[t, DEPTH] < plan.nd[t, DEPTH] - 0.05:
-            hands.reverse()
-        for side, v in hands:
+        for side, v in drawing_order(plan, t):
             pose = hand_pose(v)
             wrist = wrist_px(sg, pose, side)
             light = lighting.at(*wrist)
@@ -544,6 +549,11 @@ class How2SignStyle:
 
     def render(self, plan: SignPlan) -> np.ndarray:
         return render_plan(plan)
+
+    def keypoints(self, plan: SignPlan) -> np.ndarray:
+        from .how2sign_keypoints import plan_keypoints  # it imports this module
+
+        return plan_keypoints(plan)
 
     def video_look(self, rng: np.random.Generator) -> Look:
         return sample_look(rng)

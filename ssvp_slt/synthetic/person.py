@@ -234,6 +234,7 @@ def draw_body(img: np.ndarray, sg: Signer) -> None:
 # face proportions and shading strengths (body units / colour factors); tuned so that OpenCV's
 # frontal cascade finds the face over the whole range of skin tones, hair colours and backgrounds
 FACE = dict(
+    ear=(0.005, 0.03),  # ear centre: this far outside the face's half width, and its y
     eye_x=0.17,  # half the distance between the eyes
     eye_y=0.01,
     socket=(0.11, 0.065),  # half axes of the shaded eye socket
@@ -242,10 +243,18 @@ FACE = dict(
     eye=(0.068, 0.028),
     brow_y=-0.12,
     brow_width=0.022,
+    brow_span=(-0.08, 0.055),  # the brow runs from eye_x + span[0] (inner end) to eye_x + span[1]
+    brow_rise=-0.005,  # the outer end is this much higher
     highlight=0.12,  # lit forehead, cheeks, nose bridge: skin mixed towards white by this much
     highlight_extra=0.16,  # ... plus this much for the darkest skin
     nose_side_dark=0.72,
+    nose_bridge=(-0.05, 0.12),  # top and bottom of the lit bridge on the midline
+    nose_bottom=(0.185, 0.07, 0.03),  # y, half width, half height of the nose's lower end
+    nostril=(0.035, 0.19),  # x (each side), y
     mouth_y=0.305,
+    lips=(0.1, 0.03),  # half axes of the upper lip
+    lower_lip=(0.025, 0.085, 0.03),  # lower lip: offset below mouth_y, half axes
+    mouth_line=(0.09, 0.005),  # half length and offset below mouth_y of the dark line between the lips
     blur=0.012,  # Gaussian sigma in body units
 )
 
@@ -270,7 +279,7 @@ def draw_head(img: np.ndarray, sg: Signer) -> None:
         ellipse(img, P(0, -0.55), A(0.15, 0.12), _scaled(hair, 0.9))
     # ears
     for side in (-1, 1):
-        ellipse(img, P(side * (hw + 0.005), 0.03), A(0.06, 0.1), _scaled(skin, 0.85))
+        ellipse(img, P(side * (hw + F["ear"][0]), F["ear"][1]), A(0.06, 0.1), _scaled(skin, 0.85))
     # face: base skin, then darker towards the jaw and the temples (a rounded face)
     ellipse(img, P(0, fy), A(hw, fh), _scaled(skin, 0.9))
     ellipse(img, P(0, fy - 0.03), A(hw * 0.88, fh * 0.9), skin)
@@ -299,19 +308,23 @@ def draw_head(img: np.ndarray, sg: Signer) -> None:
     # eyebrows: at least as dark as a shadowed skin, whatever the hair colour
     brow = tuple(min(a, b) for a, b in zip(_scaled(hair, 0.8), _scaled(skin, 0.45)))
     by, bw = F["brow_y"], F["brow_width"]
+    b0, b1 = F["brow_span"]
     for side in (-1, 1):
-        capsule(img, P(side * (F["eye_x"] - 0.08), by), P(side * (F["eye_x"] + 0.055), by - 0.005), bw * s, bw * 0.65 * s, brow)
+        capsule(img, P(side * (F["eye_x"] + b0), by), P(side * (F["eye_x"] + b1), by + F["brow_rise"]), bw * s, bw * 0.65 * s, brow)
     # nose: lit bridge between the eyes, a shadow along one side, dark nostrils
-    capsule(img, P(0.0, -0.05), P(0.0, 0.12), 0.03 * s, 0.04 * s, light)
+    capsule(img, P(0.0, F["nose_bridge"][0]), P(0.0, F["nose_bridge"][1]), 0.03 * s, 0.04 * s, light)
     capsule(img, P(0.045, 0.0), P(0.055, 0.15), 0.012 * s, 0.018 * s, _scaled(skin, F["nose_side_dark"]))
-    ellipse(img, P(0, 0.185), A(0.07, 0.03), _scaled(skin, 0.8))
+    ny, nw, nh = F["nose_bottom"]
+    ellipse(img, P(0, ny), A(nw, nh), _scaled(skin, 0.8))
     for side in (-1, 1):
-        ellipse(img, P(side * 0.035, 0.19), A(0.017, 0.011), _scaled(skin, 0.45))
+        ellipse(img, P(side * F["nostril"][0], F["nostril"][1]), A(0.017, 0.011), _scaled(skin, 0.45))
     # mouth: lips and the dark line between them, a shadow under the lower lip
     my = F["mouth_y"]
-    ellipse(img, P(0, my), A(0.1, 0.03), sg.lips)
-    ellipse(img, P(0, my + 0.025), A(0.085, 0.03), _mix(sg.lips, skin, 0.25))
-    capsule(img, P(-0.09, my + 0.005), P(0.09, my + 0.005), 0.008 * s, 0.008 * s, _scaled(sg.lips, 0.45))
+    lo, lw, lh = F["lower_lip"]
+    ml, mo = F["mouth_line"]
+    ellipse(img, P(0, my), A(*F["lips"]), sg.lips)
+    ellipse(img, P(0, my + lo), A(lw, lh), _mix(sg.lips, skin, 0.25))
+    capsule(img, P(-ml, my + mo), P(ml, my + mo), 0.008 * s, 0.008 * s, _scaled(sg.lips, 0.45))
     ellipse(img, P(0, my + 0.08), A(0.06, 0.018), _scaled(skin, 0.85))
 
     # soften the head like a camera would (the cascade was trained on photos)
@@ -447,17 +460,34 @@ def _finger_points(base, d, length, extension):
     return joint, tip
 
 
-def draw_hand(img: np.ndarray, sg: Signer, pose: HandPose, side: int, light: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
-    """A skin-toned hand: palm, four fingers and a thumb as capsules, shaded so fingers stay separable."""
-    c, d, t, k = hand_frame(sg, pose, side)
-    skin = np.asarray(sg.skin, float) * np.asarray(light, float)
-    palm_side = pose.facing >= 0
-    base_col = tuple(np.clip(skin * (1.05 if palm_side else 1.0) + (6 if palm_side else 0), 0, 255))
-    finger_col = tuple(np.clip(skin, 0, 255))
-    edge_col = tuple(np.clip(skin * 0.68, 0, 255))
-    fold_col = tuple(np.clip(skin * 0.82, 0, 255))
-    ex = max(0.8, 0.012 * k)  # darker rim around each part
+@dataclass
+class HandGeometry:
+    """Where the parts of one drawn hand are, in pixels: the one description that both
+    :func:`draw_hand` draws and the keypoint writer (:mod:`.how2sign_keypoints`) reads, so
+    keypoints always lie on the drawn hand.
 
+    ``fingers``: index, middle, ring, pinky, each ``(knuckle, middle joint, tip, radius,
+    extension)``; the finger is drawn as two capsules, knuckle -> joint -> tip.
+    ``thumb``: ``(base, middle, tip)``, drawn as two capsules.
+    """
+
+    centre: np.ndarray  # palm centre
+    d: np.ndarray  # unit direction wrist -> fingers
+    t: np.ndarray  # unit direction towards the thumb side
+    k: float  # pixels per body unit of this hand
+    wrist: np.ndarray
+    knuckles: np.ndarray  # middle of the knuckle line
+    palm: list  # the palm's 4 corners
+    fingers: list
+    thumb: Tuple[np.ndarray, np.ndarray, np.ndarray]
+    thumb_radius: float
+    palm_side: bool  # the palm faces the camera
+    thumb_across: bool  # the thumb lies across the palm (drawn in front of the fingers)
+
+
+def hand_geometry(sg: Signer, pose: HandPose, side: int) -> HandGeometry:
+    """The pixel geometry of hand ``side`` (+1 dominant, -1 other) in ``pose``."""
+    c, d, t, k = hand_frame(sg, pose, side)
     wrist = c - d * PALM_HALF_LENGTH * k
     knuckles = c + d * PALM_HALF_LENGTH * k
     palm = [
@@ -481,12 +511,47 @@ def draw_hand(img: np.ndarray, sg: Signer, pose: HandPose, side: int, light: Seq
     thumb_len = THUMB_LENGTH * k * (0.8 if pose.fingers[0] < 0.25 else 1.0)
     thumb_mid = thumb_base + thumb_dir * thumb_len * 0.5
     thumb_tip = thumb_base + thumb_dir * thumb_len
+    return HandGeometry(
+        centre=c,
+        d=d,
+        t=t,
+        k=k,
+        wrist=wrist,
+        knuckles=knuckles,
+        palm=palm,
+        fingers=fingers,
+        thumb=(thumb_base, thumb_mid, thumb_tip),
+        thumb_radius=THUMB_RADIUS * k,
+        palm_side=pose.facing >= 0,
+        thumb_across=pose.fingers[0] < 0.3,
+    )
+
+
+def segment_folded(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> bool:
+    """Whether a finger segment a -> b points back towards the wrist (folded over the palm)."""
+    return float(np.dot(b - a, d)) < 0
+
+
+def draw_hand(img: np.ndarray, sg: Signer, pose: HandPose, side: int, light: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+    """A skin-toned hand: palm, four fingers and a thumb as capsules, shaded so fingers stay separable."""
+    g = hand_geometry(sg, pose, side)
+    c, d, t, k = g.centre, g.d, g.t, g.k
+    skin = np.asarray(sg.skin, float) * np.asarray(light, float)
+    palm_side = g.palm_side
+    base_col = tuple(np.clip(skin * (1.05 if palm_side else 1.0) + (6 if palm_side else 0), 0, 255))
+    finger_col = tuple(np.clip(skin, 0, 255))
+    edge_col = tuple(np.clip(skin * 0.68, 0, 255))
+    fold_col = tuple(np.clip(skin * 0.82, 0, 255))
+    ex = max(0.8, 0.012 * k)  # darker rim around each part
+
+    wrist, palm, fingers = g.wrist, g.palm, g.fingers
+    thumb_base, thumb_mid, thumb_tip = g.thumb
 
     def draw_finger(base, joint, tip, r, e, folded_only=None):
         # folded_only: None -> whole finger; True -> only segments folded back over the palm; False -> the rest
         segs = [(base, joint, r, r * 0.95), (joint, tip, r * 0.95, r * 0.85)]
         for a, b, ra, rb in segs:
-            folded = float(np.dot(b - a, d)) < 0
+            folded = segment_folded(a, b, d)
             if folded_only is not None and folded != folded_only:
                 continue
             capsule(img, a, b, ra + ex, rb + ex, edge_col)
@@ -504,7 +569,7 @@ def draw_hand(img: np.ndarray, sg: Signer, pose: HandPose, side: int, light: Seq
         capsule(img, thumb_base, thumb_mid, THUMB_RADIUS * k, THUMB_RADIUS * k * 0.95, finger_col)
         capsule(img, thumb_mid, thumb_tip, THUMB_RADIUS * k * 0.95, THUMB_RADIUS * k * 0.8, finger_col)
 
-    across = pose.fingers[0] < 0.3
+    across = g.thumb_across
     if palm_side:
         # palm towards the camera: curled fingers and a tucked thumb lie in front of the palm
         if not across:

@@ -76,6 +76,12 @@ PLACE_JITTER = 2.0  # +- canvas px per word
 AMPLITUDE = 3.0  # path amplitude, canvas px
 AMPLITUDE_JITTER = 0.2  # +- fraction per word
 
+# the static body on the 64x64 canvas (render_body draws it, simple_keypoints reads it)
+HEAD_CENTRE_Y, HEAD_RADIUS = 15.0, 9.0  # head: a circle on the midline
+SHOULDER_Y = 27.0  # top of the torso
+TORSO_HALF_TOP, TORSO_WIDENING = 13.0, 6.0  # torso half width at the shoulders, extra at the bottom edge
+NECK_TOP_Y, NECK_HALF = 20.0, 3.5
+
 HAND_COLOUR = (250, 222, 40)
 OUTLINE_COLOUR = (15, 15, 15)
 _REST_SHAPE = len(HANDSHAPES)  # sprite index of the relaxed rest hand
@@ -250,18 +256,24 @@ def render_body(plan: ClipPlan) -> np.ndarray:
     cx = w / 2.0
     img = np.empty((h, w, 3), dtype=np.uint8)
     img[:] = plan.background
-    # torso: trapezoid from shoulders (y=27, half width 13) to the bottom edge (half width 19)
-    top = 27.0 * s
+    # torso: trapezoid from the shoulders (y=27, half width 13) to the bottom edge (half width 19)
+    top = SHOULDER_Y * s
     frac = np.clip((y - top) / (h - top), 0.0, 1.0)
-    half = (13.0 + 6.0 * frac) * s
+    half = (TORSO_HALF_TOP + TORSO_WIDENING * frac) * s
     torso = (y >= top) & (np.abs(x - cx) <= half)
     # neck
-    neck = (y >= 20.0 * s) & (y < top) & (np.abs(x - cx) <= 3.5 * s)
+    neck = (y >= NECK_TOP_Y * s) & (y < top) & (np.abs(x - cx) <= NECK_HALF * s)
     img[torso] = plan.shirt
     img[neck] = plan.skin
-    head = (x - cx) ** 2 + (y - 15.0 * s) ** 2 <= (9.0 * s) ** 2
+    head = (x - cx) ** 2 + (y - HEAD_CENTRE_Y * s) ** 2 <= (HEAD_RADIUS * s) ** 2
     img[head] = plan.skin
     return img
+
+
+def hand_pixels(plan: ClipPlan) -> np.ndarray:
+    """(T, 2) int (column, row) of the pixel each frame's hand sprite is centred on: the pixel
+    containing the planned centre (the sprite moves in whole pixels)."""
+    return np.floor(plan.xy).astype(np.int64)
 
 
 def render_plan(plan: ClipPlan) -> np.ndarray:
@@ -272,7 +284,7 @@ def render_plan(plan: ClipPlan) -> np.ndarray:
     frames[:] = render_body(plan)[None]
     hand = np.asarray(plan.hand, dtype=np.uint8)
     edge = np.asarray(OUTLINE_COLOUR, dtype=np.uint8)
-    centres = np.floor(plan.xy).astype(np.int64)  # pixel containing the centre
+    centres = hand_pixels(plan)
     for t in range(plan.n_frames):
         cx, cy = centres[t]
         y0, y1 = cy - r, cy + r + 1

@@ -23,7 +23,9 @@ A style is a small picklable object (it travels with every worker job) with:
   ``render(plan)``: the same as one (T, H, W, 3) uint8 array;
 - ``video_look(rng)``, ``restyle(plan, look)``, ``join(plans, pauses, look)``:
   a full video is one signer (a *look*) signing several planned sentences,
-  with ``pauses`` rest frames before each and after the last.
+  with ``pauses`` rest frames before each and after the last;
+- ``keypoints(plan)``: the OpenPose keypoints of every frame, (T, 137, 3),
+  read off the same geometry the frames are drawn from (:mod:`.openpose`).
 """
 
 from typing import Optional, Sequence, Tuple, Union
@@ -57,6 +59,11 @@ class SimpleStyle:
 
     def render(self, plan: ClipPlan) -> np.ndarray:
         return render_plan(plan)
+
+    def keypoints(self, plan: ClipPlan) -> np.ndarray:
+        from .simple_keypoints import plan_keypoints  # it uses the how2sign style's face model (OpenCV)
+
+        return plan_keypoints(plan)
 
     def video_look(self, rng: np.random.Generator):
         """(background, skin, shirt): drawn exactly as a clip draws its colours (its first draws)."""
