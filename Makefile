@@ -14,7 +14,7 @@ COVERAGE_DIR ?= work_dirs/coverage_experiment
 COMPARISON_DIR ?= work_dirs/encoder_comparison
 PYTEST_ARGS ?=
 
-.PHONY: install demo pretrain-experiment coverage-experiment encoder-comparison test benchmark clean
+.PHONY: install demo pretrain-experiment coverage-experiment encoder-comparison landmark-comparison test benchmark clean
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,10 @@ coverage-experiment: install
 # tiny ViT, tiny SignHiera and the two-stage recipe side by side on the How2Sign-like synthetic corpus (README, Results)
 encoder-comparison: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_encoder_comparison.sh $(COMPARISON_DIR)
+
+# landmarks next to video and their ensembles, after encoder-comparison (README, Results)
+landmark-comparison: install
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/run_landmark_comparison.sh $(COMPARISON_DIR)
 
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
