@@ -27,6 +27,8 @@ $(VENV)/.installed: setup.py constraints.txt
 	# FAIR's Hiera (SignHiera's architecture) without timm/torchvision (see setup.py)
 	$(PY) -m pip install -q --no-deps -c constraints.txt $(HIERA)
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	# WordNet 3.0 for METEOR, from Debian's packages (no PyPI package ships it); without it METEOR is reported as null
+	$(PY) -m ssvp_slt.evaluation.wordnet install || echo "WARNING: WordNet not installed: METEOR will be reported as null (see docs/evaluation.md)"
 	$(PY) -c "import ssvp_plugin, fairseq, torch, av; from ssvp_plugin.models.hiera_package import hiera; print('installed: fairseq', fairseq.__version__, 'torch', torch.__version__, 'av', av.__version__)"
 	touch $@
 

@@ -54,6 +54,11 @@ setup(
         # keypoints (ssvp_slt/keypoints/pose_file.py): reading/writing .pose files with the format's own parser;
         # pure Python, needs only numpy/tqdm/av already here (+ simple-video-utils, certifi); numpy 2 is fine
         "pose-format>=0.15,<0.16",
+        # evaluation report and comparison (ssvp_slt/evaluation): ROUGE-L as SSVP-SLT reports it, METEOR (WordNet 3.0
+        # is installed from Debian's packages by `make install`: ssvp_slt/evaluation/wordnet.py), the comparison figure
+        "rouge-score>=0.1.2",
+        "nltk>=3.9",
+        "matplotlib>=3.8",
     ],
     extras_require={
         "dev": [
@@ -68,6 +73,8 @@ setup(
         "console_scripts": [
             "ssvp-slt-translate=ssvp_slt.translate:main",
             "ssvp-slt-download=ssvp_slt.download:main",
+            "ssvp-slt-evaluate=ssvp_slt.evaluation.evaluate:main",
+            "ssvp-slt-compare=ssvp_slt.evaluation.compare:main",
         ]
     },
     classifiers=[

@@ -9,7 +9,9 @@ References are the T-<id> lines, hypotheses the D-<id> lines (H-<id> if there
 are none). The task detokenises both with the data config's sentencepiece
 model; do not add ``--post-process sentencepiece``, which decodes the text a
 second time and joins every word (the script warns when it sees that). See
-ssvp_slt/scoring.py for the definitions.
+ssvp_slt/scoring.py for the definitions. For the full report (ROUGE-L, METEOR, CER, speed, a
+predictions CSV) and comparisons with confidence intervals: ssvp-slt-evaluate / ssvp-slt-compare
+(docs/evaluation.md).
 """
 
 import argparse

@@ -11,6 +11,11 @@ BLEU-n is sacrebleu's corpus BLEU with ``max_ngram_order=n`` (uniform weights
 over 1..n-grams), as reported in sign-language translation papers; BLEU-4 is
 the usual BLEU. WER counts whitespace-separated words (jiwer), in percent.
 
+The full evaluation report (ROUGE-L, METEOR, CER, confidence intervals, comparisons) is
+``ssvp-slt-evaluate`` / ``ssvp-slt-compare`` (:mod:`ssvp_slt.evaluation`, docs/evaluation.md); its
+BLEU-1..4, chrF and WER are the same library calls, on the texts exactly as given, whereas this module
+collapses runs of whitespace first and offers ``lowercase``.
+
 This module imports neither fairseq nor torch.
 """
 
