@@ -61,6 +61,7 @@ if ! grep -q "done training" "$WORK/landmarks/train.log" 2>/dev/null; then
     optimization.max_update="$MAX_UPDATE" > "$WORK/landmarks/train.log" 2>&1 || { tail -n 30 "$WORK/landmarks/train.log" >&2; exit 1; }
 fi
 
+grep -q "done training" "$WORK/$VIDEO/train.log" || { echo "the video model in $WORK/$VIDEO is still training: re-run when it is done" >&2; exit 1; }
 step "4/4 generate and score (beam 5)"
 score() {  # run name, subset, generate args...
   local name=$1 subset=$2; shift 2
