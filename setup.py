@@ -67,6 +67,8 @@ setup(
             # tests/test_convert_checkpoints.py: the reference VideoMAE the conversion is checked against
             # (a test dependency only: the plugin never imports it)
             "transformers>=4.40",
+            "srt",  # tests/test_translate*.py: SRT read back by a parser
+            "webvtt-py",  # tests/test_translate*.py: WebVTT read back by a parser
         ]
     },
     entry_points={

@@ -224,8 +224,11 @@ def main(argv=None):
     for r in reports:
         print(r.summary(max_problems=args.max_print, report_path=args.out / f"prepare_report_{r.split}.json"))
     if any(r.manifest for r in reports):
+        # recorded for inference on uncut video, which has to crop as the clips were cut (ssvp_slt.inference)
+        cfg.signer_crop = settings.content_key().get("signer_crop")
         cfg_path = save_text_settings(cfg, args.out, args.lowercase, args.punctuation)
-        print(f"config: {cfg_path} (lowercase={cfg.lowercase}, punctuation={cfg.punctuation})")
+        crop = f", signer_crop size {cfg.signer_crop['size']}" if cfg.signer_crop else ""
+        print(f"config: {cfg_path} (lowercase={cfg.lowercase}, punctuation={cfg.punctuation}{crop})")
     elapsed = time.perf_counter() - t0
     n_rows = sum(r.kept + r.dropped for r in reports)
     print(f"done: {n_rows} rows in {elapsed:.1f} s ({n_rows / max(elapsed, 1e-9):.1f} rows/s)")

@@ -120,7 +120,7 @@ def test_python_api_translates_like_fairseq_generate(trained, generated, synthet
     by_id = {int(i): hyp for i, _, hyp in parse_generate_output(generated[0])}
     rows = read_manifest(synthetic_root / "test.tsv").rows
     translator = SignTranslator.from_checkpoint(work / "ckpt" / "checkpoint_best.pt", synthetic_root, beam=5, max_len_b=20)
-    texts = translator.translate([synthetic_root / r.video for r in rows[:3]], batch_size=2)
+    texts = [t.text for t in translator.translate([synthetic_root / r.video for r in rows[:3]], batch_size=2)]
     assert texts == [by_id[i] for i in range(3)]
 
 

@@ -318,7 +318,7 @@ def test_sign_translator_with_two_checkpoints_translates_like_fairseq_generate(g
     translator = SignTranslator.from_checkpoints([video, feat], weights=[0.7, 0.3], data=synthetic_root, beam=3, max_len_b=10)
     assert translator.modalities == [VIDEO, FEATURES]
     features = [written[r.id] for r in rows]  # (T, D) arrays, as stored
-    texts = translator.translate([synthetic_root / r.video for r in rows], batch_size=2, features=features)
+    texts = [t.text for t in translator.translate([synthetic_root / r.video for r in rows], batch_size=2, features=features)]
     assert texts == [by_id[i] for i in range(3)]
     with pytest.raises(ValueError, match=r"the ensemble has a features model: pass features="):
         translator.translate([synthetic_root / r.video for r in rows])
@@ -338,8 +338,8 @@ def test_sign_translator_reads_feature_files(trained_pair, synthetic_root, tmp_p
         np.save(tmp_path / f"{r.id}.npy", written[r.id])
         files.append(tmp_path / f"{r.id}.npy")
     translator = SignTranslator.from_checkpoints([feat], data=synthetic_root, beam=2, max_len_b=6)
-    from_files = translator.translate(features=files)
-    assert from_files == translator.translate(features=[written[r.id] for r in rows]) and len(from_files) == 2
+    from_files = [t.text for t in translator.translate(features=files)]
+    assert from_files == [t.text for t in translator.translate(features=[written[r.id] for r in rows])] and len(from_files) == 2
     with pytest.raises(ValueError, match=r"clip.txt: expected a .npy file of \(T, D\) features"):
         translator.translate(features=[tmp_path / "clip.txt"])
     # this model was trained on a store without a keypoint transform: keypoint files cannot become its input

@@ -448,7 +448,7 @@ def test_checkpoint_needs_no_pretraining_file(finetuned, small_root):
     finetuned.pretrained.unlink()
     rows = read_manifest(small_root / "test.tsv").rows
     translator = SignTranslator.from_checkpoint(finetuned.ckpt, small_root, beam=1, max_len_b=10)
-    texts = translator.translate([rows[0].video, rows[1].video])
+    texts = [t.text for t in translator.translate([rows[0].video, rows[1].video])]
     work = finetuned.work
     run(
         [

@@ -51,6 +51,10 @@ class VideoDataConfig:
     # caption normalisation applied before sentencepiece, recorded so scoring matches training
     lowercase: bool = False
     punctuation: str = "keep"  # "keep" or "strip" (ssvp_slt.corpus.text.normalize_caption)
+    # the signer crop the clips were cut with (prepare_how2sign.py --signer-crop records it:
+    # SignerCropSettings' fields and the clips' side, "size"), None for none. Training reads
+    # the cut clips and ignores it; inference on uncut video applies the same crop (ssvp_slt.inference)
+    signer_crop: Optional[dict] = None
 
     # set by load(), not read from the file
     root: Optional[Path] = field(default=None, repr=False)
@@ -118,6 +122,13 @@ class VideoDataConfig:
             raise DataConfigError(f"{where}: punctuation must be 'keep' or 'strip', got {self.punctuation!r}")
         if any(v <= 0 for v in self.std):
             raise DataConfigError(f"{where}: std values must be positive, got {self.std}")
+        if self.signer_crop is not None:
+            size = self.signer_crop.get("size") if isinstance(self.signer_crop, dict) else None
+            if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+                raise DataConfigError(
+                    f"{where}: signer_crop must be null or the crop's settings with the clips' side as 'size' "
+                    f"(what prepare_how2sign.py --signer-crop records), got {self.signer_crop!r}"
+                )
 
     def window_settings(self) -> WindowSettings:
         return WindowSettings(

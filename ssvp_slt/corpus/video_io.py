@@ -84,7 +84,15 @@ def resized_shape(width: int, height: int, short_side: Optional[int]) -> Tuple[i
     return max(short_side, round(width * scale)), max(short_side, round(height * scale))
 
 
-def decode_frames(path, indices: Sequence[int], short_side: Optional[int] = None) -> Tuple[np.ndarray, int]:
+def decode_frames(
+    path,
+    indices: Sequence[int],
+    short_side: Optional[int] = None,
+    *,
+    size: Optional[Tuple[int, int]] = None,
+    pixel_format: str = "rgb24",
+    interpolation=None,
+) -> Tuple[np.ndarray, int]:
     """Decode the frames at ``indices`` (0-based, non-decreasing) as uint8 RGB.
 
     Returns ``(frames, n_decoded)``: frames of shape (len(indices), H, W, 3),
@@ -94,6 +102,11 @@ def decode_frames(path, indices: Sequence[int], short_side: Optional[int] = None
     early (a truncated file, or a manifest frame count that is too high), the
     last decoded frame fills the rest and ``n_decoded < len(indices)`` tells
     the caller; ``VideoError`` is raised only if no frame could be decoded.
+
+    ``size`` (width, height) replaces ``short_side`` with an exact output size;
+    ``pixel_format="gray"`` gives (len(indices), H, W) luma frames (what motion
+    measures and face detection read); ``interpolation``: swscale's
+    (``av.video.reformatter.Interpolation``; default PyAV's bilinear).
     """
     indices = np.asarray(indices, dtype=np.int64)
     if len(indices) == 0:
@@ -115,7 +128,6 @@ def decode_frames(path, indices: Sequence[int], short_side: Optional[int] = None
         if first_wanted > 2 * fps:
             target_pts = start_pts + int(first_wanted / fps / tb)
             container.seek(target_pts, stream=stream, backward=True, any_frame=False)
-        size = None
         reformatter = VideoReformatter()
         try:
             for frame in container.decode(stream):
@@ -124,10 +136,13 @@ def decode_frames(path, indices: Sequence[int], short_side: Optional[int] = None
                 idx = round((frame.pts - start_pts) * tb * fps)
                 if idx < indices[filled]:
                     continue
-                if size is None:
-                    size = resized_shape(frame.width, frame.height, short_side)
-                    out = np.empty((len(indices), size[1], size[0], 3), dtype=np.uint8)
-                rgb = reformatter.reformat(frame, format="rgb24", width=size[0], height=size[1]).to_ndarray()
+                if out is None:
+                    size = size or resized_shape(frame.width, frame.height, short_side)
+                    channels = () if pixel_format == "gray" else (3,)
+                    out = np.empty((len(indices), size[1], size[0]) + channels, dtype=np.uint8)
+                rgb = reformatter.reformat(
+                    frame, format=pixel_format, width=size[0], height=size[1], interpolation=interpolation
+                ).to_ndarray()
                 # a decoded frame serves every requested index up to its own
                 while filled < len(indices) and indices[filled] <= idx:
                     out[filled] = rgb
