@@ -19,6 +19,8 @@ from fairseq.data import FairseqDataset, data_utils
 
 from ssvp_slt.corpus.manifest import ManifestRow
 from ssvp_slt.features.store import FeatureStoreError, SplitFeatures, StoreInfo
+from .batching import keep_every_clip
+
 
 logger = logging.getLogger(__name__)
 
@@ -156,12 +158,7 @@ class FeatureCaptionDataset(FairseqDataset):
                     f"steps, more than dataset.max_tokens={max_tokens} (which counts time steps): raise max_tokens"
                 )
         batches = super().batch_by_size(indices, max_tokens, max_sentences, required_batch_size_multiple)
-        # fairseq drops a last batch whose size is not a multiple of required_batch_size_multiple
-        # (8 in fairseq-generate): that would silently leave clips out of evaluation
-        n_batched = sum(len(b) for b in batches)
-        if n_batched < len(indices):
-            batches.append(np.asarray(indices[n_batched:], dtype=np.int64))
-        return batches
+        return keep_every_clip(batches, indices)
 
     @property
     def supports_prefetch(self):

@@ -19,6 +19,9 @@ import numpy as np
 import torch
 from fairseq.data import FairseqDataset
 
+from .batching import keep_every_clip
+
+
 VIDEO, FEATURES = "video", "features"
 MODALITIES = (VIDEO, FEATURES)  # primary first: video frames dominate a batch's memory and --max-tokens counts them
 MODALITY_KEY = "modality"  # net_input entry naming the modality of the unprefixed inputs
@@ -158,12 +161,7 @@ class JoinedDataset(FairseqDataset):
                     f"(which counts the {self.primary} input): raise --max-tokens"
                 )
         batches = super().batch_by_size(indices, max_tokens, max_sentences, required_batch_size_multiple)
-        # fairseq drops a last batch whose size is not a multiple of required_batch_size_multiple
-        # (8 in fairseq-generate): that would silently leave clips out of evaluation
-        n_batched = sum(len(b) for b in batches)
-        if n_batched < len(indices):
-            batches.append(np.asarray(indices[n_batched:], dtype=np.int64))
-        return batches
+        return keep_every_clip(batches, indices)
 
     def filter_indices_by_size(self, indices, max_sizes):
         """Targets against fairseq's limit; each modality against the limit of the models reading it

@@ -23,6 +23,8 @@ from ssvp_slt.corpus.data_config import VideoDataConfig
 from ssvp_slt.corpus.frame_sampling import WindowPlan, plan_windows
 from ssvp_slt.corpus.manifest import ManifestRow
 from ssvp_slt.corpus.video_io import decode_frames
+from .batching import keep_every_clip
+
 
 logger = logging.getLogger(__name__)
 
@@ -219,12 +221,7 @@ class VideoClipDataset(FairseqDataset):
                     f"in the data config"
                 )
         batches = super().batch_by_size(indices, max_tokens, max_sentences, required_batch_size_multiple)
-        # fairseq drops a last batch whose size is not a multiple of required_batch_size_multiple
-        # (8 by default in fairseq-generate): that would silently leave clips out of evaluation
-        n_batched = sum(len(b) for b in batches)
-        if n_batched < len(indices):
-            batches.append(np.asarray(indices[n_batched:], dtype=np.int64))
-        return batches
+        return keep_every_clip(batches, indices)
 
     def size(self, index):
         return int(self.sizes[index]), int(self.tgt_sizes[index])
