@@ -24,11 +24,12 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn as nn
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
-from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, register_model, register_model_architecture
+from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, register_model
 from fairseq.models.transformer import base_architecture as transformer_base_architecture
 from fairseq.modules import FairseqDropout, LayerNorm, PositionalEmbedding, TransformerEncoderLayer
 from omegaconf import II
 
+from .fairseq_glue import register_preset_architectures, reorder_encoder_out
 from .mae_vit_slt import build_decoder
 from .video_encoder_config import resolve_preset as _resolve_preset
 
@@ -90,12 +91,6 @@ class FeatureSltConfig(FairseqDataclass):
 def resolve_preset(cfg) -> Namespace:
     """All model settings, the fields left unset filled from the preset."""
     return _resolve_preset(cfg, FeatureSltConfig, PRESETS)
-
-
-def reorder_encoder_out(encoder_out: Dict[str, List[torch.Tensor]], new_order) -> Dict[str, List[torch.Tensor]]:
-    """Beam search's reordering of fairseq's list-valued encoder outputs (T x B x C and B x ... entries)."""
-    batch_dim = {"encoder_out": 1, "encoder_states": 1}
-    return {key: [x.index_select(batch_dim.get(key, 0), new_order) for x in values] for key, values in encoder_out.items()}
 
 
 class FeatureEncoder(FairseqEncoder):
@@ -183,14 +178,4 @@ class FeatureSltModel(FairseqEncoderDecoderModel):
         return self.decoder(prev_output_tokens, encoder_out=encoder_out)
 
 
-def _preset_architecture(name):
-    def arch(args):
-        args.preset = name  # the arch name is the preset; explicit size flags still override it
-        vars(args).update(vars(resolve_preset(args)))
-
-    return arch
-
-
-# named architectures for the legacy `fairseq-train --arch` path; under hydra use model.preset
-for _name in PRESETS:
-    register_model_architecture("feature_slt", f"feature_slt_{_name}")(_preset_architecture(_name))
+register_preset_architectures("feature_slt", PRESETS, resolve_preset)

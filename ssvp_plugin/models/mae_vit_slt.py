@@ -23,12 +23,12 @@ from fairseq.models import (
     FairseqEncoder,
     FairseqEncoderDecoderModel,
     register_model,
-    register_model_architecture,
 )
 from fairseq.models.transformer import Embedding, TransformerDecoder
 from fairseq.models.transformer import base_architecture as transformer_base_architecture
 from omegaconf import II
 
+from .fairseq_glue import register_preset_architectures, reorder_encoder_out
 from .param_groups import assign_param_groups, inner_optimizer, weight_decays, zero_fills_missing_grads
 from .frame_input import FrameNormalizer, cut_windows, join_windows, sinusoidal_positions
 from .hiera_encoder import HieraEncoder
@@ -213,14 +213,7 @@ class VideoEncoder(FairseqEncoder):
 
     @torch.jit.export
     def reorder_encoder_out(self, encoder_out: Dict[str, List[torch.Tensor]], new_order):
-        return {
-            "encoder_out": [x.index_select(1, new_order) for x in encoder_out["encoder_out"]],
-            "encoder_padding_mask": [x.index_select(0, new_order) for x in encoder_out["encoder_padding_mask"]],
-            "encoder_embedding": [x.index_select(0, new_order) for x in encoder_out["encoder_embedding"]],
-            "encoder_states": [x.index_select(1, new_order) for x in encoder_out["encoder_states"]],
-            "src_tokens": [x.index_select(0, new_order) for x in encoder_out["src_tokens"]],
-            "src_lengths": [x.index_select(0, new_order) for x in encoder_out["src_lengths"]],
-        }
+        return reorder_encoder_out(encoder_out, new_order)
 
     def max_positions(self):
         return int(1e6)  # frames; longer clips interpolate the temporal position table
@@ -305,14 +298,4 @@ class MaeVitSltModel(FairseqEncoderDecoderModel):
         return self.decoder(prev_output_tokens, encoder_out=encoder_out)
 
 
-def _preset_architecture(name):
-    def arch(args):
-        args.preset = name  # the arch name is the preset; explicit size flags still override it
-        vars(args).update(vars(resolve_preset(args)))
-
-    return arch
-
-
-# named architectures for the legacy `fairseq-train --arch` path; under hydra use model.preset
-for _name in PRESETS:
-    register_model_architecture("mae_vit_slt", f"mae_vit_slt_{_name}")(_preset_architecture(_name))
+register_preset_architectures("mae_vit_slt", PRESETS, resolve_preset)
