@@ -12,6 +12,7 @@ fairseq imports only this file for a user dir, so every module that
 registers something is imported here.
 """
 
+from . import runtime  # noqa: F401  (fault handling: see ssvp_plugin/runtime)
 from .criterions import label_smoothed_ce, mae_reconstruction  # noqa: F401
 from .models import feature_slt, mae_hiera, mae_vit, mae_vit_slt  # noqa: F401
 from .tasks import how2sign_video, multimodal, sign_features, unlabelled_video  # noqa: F401
