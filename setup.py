@@ -37,6 +37,11 @@ setup(
         "packaging",
         "hydra-core>=1.3.2,<1.4",
         "omegaconf>=2.3,<2.4",  # 2.4 rejects fairseq's adam_betas tuple strings
+        # SLURM (configs/slurm/, ssvp_slt/launch/): `fairseq-hydra-train -m ... +slurm=4x8` submits through
+        # hydra's documented SLURM launcher; submitit writes the sbatch script, runs the pickled job and requeues
+        # it on timeout or pre-emption
+        "hydra-submitit-launcher>=1.2,<1.3",
+        "submitit>=1.5",
         # this project
         "av>=12",
         "sentencepiece>=0.1.99",

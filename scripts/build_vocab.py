@@ -2,7 +2,7 @@
 """Train the sentencepiece model and fairseq dictionary of a data root and write its config.yaml.
 
     python scripts/build_vocab.py --data DATA_ROOT [--train-split train] [--vocab-size 5000]
-        [--model-type unigram|bpe] [--lowercase | --no-lowercase] [--punctuation keep|strip]
+        [--model-type unigram|bpe] [--lowercase | --no-lowercase] [--punctuation keep|strip] [--skip-invalid]
         [--target-fps 25 --num-frames 128 --sampling-rate 2 --resize-short-side 256
          --crop-size 224 --mean 0.45 0.45 0.45 --std 0.225 0.225 0.225]
 
@@ -18,6 +18,10 @@ If config.yaml exists already, its settings are kept unless a flag overrides
 them, so re-running this does not reset the frame sampling or crop settings
 (nor the caption normalisation, lowercase and punctuation, that
 scripts/prepare_how2sign.py may have recorded there).
+
+An invalid manifest row (a caption with no word left after normalisation
+included) stops it naming the file and line, as it would stop training;
+--skip-invalid leaves such rows out with a logged count per reason.
 """
 
 import argparse
@@ -38,7 +42,7 @@ from ssvp_slt.corpus.data_config import (  # noqa: E402
     VideoDataConfig,
     add_video_setting_arguments,
 )
-from ssvp_slt.corpus.manifest import ManifestError, read_manifest  # noqa: E402
+from ssvp_slt.corpus.manifest import ManifestError, ManifestRowError, read_manifest  # noqa: E402
 from ssvp_slt.corpus.text import PUNCTUATION_CHOICES, normalize_caption  # noqa: E402
 
 logger = logging.getLogger("build_vocab")
@@ -56,14 +60,17 @@ class VocabError(Exception):
     pass
 
 
-def load_captions(data: Path, split: str, lowercase: bool, punctuation: str = "keep"):
+def load_captions(data: Path, split: str, lowercase: bool, punctuation: str = "keep", skip_invalid: bool = False):
     manifest_path = data / f"{split}.tsv"
     try:
-        manifest = read_manifest(manifest_path, need_text=True)
+        # a caption with no word left after normalisation (punctuation=strip: "?!...") stops here, naming its
+        # line, as it would stop training: it would teach the model EOS-only targets
+        manifest = read_manifest(manifest_path, need_text=True, skip_invalid=skip_invalid, punctuation=punctuation)
+    except ManifestRowError as e:
+        raise VocabError(f"{e}. Fix the row, or pass --skip-invalid to build the vocabulary without such rows")
     except ManifestError as e:
         raise VocabError(str(e))
     captions = [normalize_caption(row.tgt_text, lowercase, punctuation) for row in manifest.rows]
-    captions = [c for c in captions if c]
     if not captions:
         raise VocabError(f"{manifest_path}: no captions to train the vocabulary on")
     return manifest_path, captions
@@ -159,6 +166,12 @@ def main(argv=None):
         default=None,
         help="keep or strip punctuation before sentencepiece (default: as in an existing config.yaml, else keep)",
     )
+    parser.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="leave out invalid manifest rows (logged with their line and counted by reason) instead of stopping, "
+        "as training's task.skip_invalid_samples=true does",
+    )
     g = parser.add_argument_group("video settings (default: an existing config.yaml's, else the VideoDataConfig defaults)")
     add_video_setting_arguments(g)
     args = parser.parse_args(argv)
@@ -188,7 +201,9 @@ def main(argv=None):
 
         if cfg.punctuation not in PUNCTUATION_CHOICES:
             raise VocabError(f"{data / DATA_CONFIG_NAME}: punctuation must be one of {', '.join(PUNCTUATION_CHOICES)}, got {cfg.punctuation!r}")
-        manifest_path, captions = load_captions(data, args.train_split, cfg.lowercase, cfg.punctuation)
+        manifest_path, captions = load_captions(
+            data, args.train_split, cfg.lowercase, cfg.punctuation, skip_invalid=args.skip_invalid
+        )
         logger.info(f"training a {args.model_type} sentencepiece model on {len(captions)} captions from {manifest_path}")
         sp = train_sentencepiece(captions, data, args.vocab_size, args.model_type)
         dict_path = data / DICT_NAME

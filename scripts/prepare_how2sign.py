@@ -214,9 +214,14 @@ def main(argv=None):
         if args.clips is not None:
             logger.warning(PRECUT_WARNING)
             recode = settings if signer_crop is not None else None
-            reports = prepare_precut_clips(sources, args.clips, args.out, workers=args.workers, recode=recode)
+            reports = prepare_precut_clips(
+                sources, args.clips, args.out, workers=args.workers, recode=recode, punctuation=args.punctuation
+            )
         else:
-            reports = prepare_full_videos(sources, args.videos, args.out, settings, workers=args.workers, chunk_size=args.chunk_size)
+            reports = prepare_full_videos(
+                sources, args.videos, args.out, settings, workers=args.workers, chunk_size=args.chunk_size,
+                punctuation=args.punctuation,  # captions it would empty are dropped (None: config.yaml's)
+            )
     except (CsvFormatError, PrepareError) as e:
         logger.error(str(e))
         return 1

@@ -175,7 +175,7 @@ def test_different_vocabularies_are_refused_naming_both_checkpoints(data_root, t
     lines[0], lines[1] = lines[1], lines[0]
     (other / dict_file.name).write_text("\n".join(lines) + "\n")
     d = fake_checkpoint(tmp_path / "swapped.pt", other, n)
-    with pytest.raises(EnsembleError, match=r"video.pt .* and .*swapped.pt .*different vocabularies \(symbol 4 is"):
+    with pytest.raises(EnsembleError, match=r"video.pt .* and .*swapped.pt .*different vocabularies \(2 symbol\(s\) changed, first at index 4"):
         check_ensemble_checkpoints([a, d])
     # against the data root generation reads
     task = load_multimodal_task(data_root)

@@ -20,6 +20,7 @@ from fairseq.data import FairseqDataset, data_utils
 from ssvp_slt.corpus.manifest import ManifestRow
 from ssvp_slt.features.store import FeatureStoreError, SplitFeatures, StoreInfo
 from .batching import keep_every_clip
+from .unreadable_clip import SKIPPED_KEY, UnreadableClips, count_skipped
 
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ class FeatureCaptionDataset(FairseqDataset):
         transform: applied to every clip read (see ``feature_transform_for``), or None.
         train: the transform augments (drawn per seed, epoch and index, as the video dataset's crops).
         seed: base of the per-item random state.
+        skip_invalid: a clip whose features cannot be read (chunk removed or cut short since the split
+            loaded, non-finite values) is logged and left out of its batch (task.skip_invalid_samples) instead
+            of stopping with an error naming it (:mod:`ssvp_plugin.data.unreadable_clip`).
+        manifest_path: the manifest the rows' line numbers refer to, for those messages.
     """
 
     def __init__(
@@ -70,6 +75,8 @@ class FeatureCaptionDataset(FairseqDataset):
         transform=None,
         train: bool = False,
         seed: int = 1,
+        skip_invalid: bool = False,
+        manifest_path=None,
     ):
         super().__init__()
         assert len(rows) == len(feature_index)
@@ -85,6 +92,10 @@ class FeatureCaptionDataset(FairseqDataset):
         self.tgt_sizes = (
             np.array([len(t) for t in targets], dtype=np.int64) if targets is not None else np.zeros(len(rows), dtype=np.int64)
         )
+        self.unreadable = UnreadableClips(
+            manifest_path or f"the {split} manifest", skip_invalid,
+            advice=f"extract its features again (scripts/extract_features.py) into {features.dir}",
+        )
 
     def __len__(self):
         return len(self.rows)
@@ -96,8 +107,29 @@ class FeatureCaptionDataset(FairseqDataset):
     def set_epoch(self, epoch):
         self.epoch = epoch
 
+    def _read(self, index):
+        """Clip ``index``'s stored (T, D) features (a view into the memory map), or None after handing a
+        clip that cannot be read to ``self.unreadable`` (the split was checked when it loaded; files can
+        change since)."""
+        i = int(self.feature_index[index])
+        chunk = self.features.chunk_paths[int(self.features.row_chunk[i])]
+        expected = int(self.features.lengths[i])
+        try:
+            x = self.features.read(i)
+        except (OSError, ValueError) as e:  # chunk removed (OSError) or cut before its data (mmap: ValueError)
+            return self.unreadable(self.rows[index], chunk, f"cannot read the clip's features ({e})")
+        if len(x) < expected:
+            return self.unreadable(
+                self.rows[index], chunk, f"holds {len(x)} of the clip's {expected} feature rows (cut short since the split loaded)"
+            )
+        if not np.isfinite(x).all():  # the store's writer refuses these: the file changed since
+            return self.unreadable(self.rows[index], chunk, "the clip's features hold non-finite values (NaN or inf)")
+        return x
+
     def __getitem__(self, index):
-        x = self.features.read(int(self.feature_index[index]))  # a view into the memory map
+        x = self._read(index)
+        if x is None:
+            return None
         if self.transform is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
             x = self.transform(x, rng=rng)
@@ -107,9 +139,10 @@ class FeatureCaptionDataset(FairseqDataset):
         return item
 
     def collater(self, samples):
+        skipped = count_skipped(samples)
         samples = [s for s in samples if s is not None]
         if not samples:
-            return {}
+            return {}  # fairseq trains its dummy batch with the loss zeroed (ssvp_plugin.runtime.skipped_batches)
         lengths = torch.tensor([len(s["source"]) for s in samples], dtype=torch.long)
         t_max, dim = int(lengths.max()), samples[0]["source"].shape[1]
         source = torch.zeros(len(samples), t_max, dim, dtype=torch.float32)
@@ -121,6 +154,7 @@ class FeatureCaptionDataset(FairseqDataset):
             "nsentences": len(samples),
             # fairseq's SequenceGenerator reads "source" + "padding_mask": source length = time steps
             "net_input": {"source": source, "padding_mask": padding_mask},
+            SKIPPED_KEY: skipped,
         }
         if self.targets is not None:
             targets = [s["target"] for s in samples]

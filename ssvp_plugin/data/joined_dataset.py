@@ -20,6 +20,7 @@ import torch
 from fairseq.data import FairseqDataset
 
 from .batching import keep_every_clip
+from .unreadable_clip import SKIPPED_KEY, count_skipped
 
 
 VIDEO, FEATURES = "video", "features"
@@ -124,10 +125,13 @@ class JoinedDataset(FairseqDataset):
 
     def __getitem__(self, index):
         item = {m: d[int(self.index[m][index])] for m, d in self.parts.items()}
+        if any(v is None for v in item.values()):
+            return None  # a part could not read the clip and skipped it (task.skip_invalid_samples): it logged why
         item["id"] = index
         return item
 
     def collater(self, samples):
+        skipped = count_skipped(samples)
         samples = [s for s in samples if s is not None]
         if not samples:
             return {}
@@ -135,6 +139,7 @@ class JoinedDataset(FairseqDataset):
         batch = dict(batches[self.primary])  # targets, ntokens, nsentences: the primary's (same captions in all)
         batch["id"] = torch.tensor([s["id"] for s in samples], dtype=torch.long)
         batch["net_input"] = join_net_inputs({m: b["net_input"] for m, b in batches.items()}, self.primary)
+        batch[SKIPPED_KEY] = skipped
         return batch
 
     def num_tokens(self, index):

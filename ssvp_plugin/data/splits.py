@@ -90,14 +90,18 @@ def load_split_rows(
 ) -> Tuple[Path, List[ManifestRow], List[Path]]:
     """``(manifest path, rows, absolute video paths)`` of ``<root>/<split>.tsv``.
 
-    Bad rows and missing or changed files (``check``: see the module doc)
-    stop with an error naming the file and line, or are dropped and counted
-    with ``skip_invalid``.
+    Bad rows (captions with no word left after the data config's
+    normalisation included) and missing or changed files (``check``: see the
+    module doc) stop with an error naming the file and line, or are dropped
+    and counted with ``skip_invalid``.
     """
     if check not in VIDEO_CHECKS:
         raise ValueError(f"check_videos must be one of {VIDEO_CHECKS}, got {check!r}")
     manifest_path = data_cfg.resolve(f"{split}.tsv")
-    rows = read_manifest(manifest_path, need_text=need_text, skip_invalid=skip_invalid).rows
+    # captions are checked as the task will normalise them: under punctuation=strip "?!..." is empty
+    rows = read_manifest(
+        manifest_path, need_text=need_text, skip_invalid=skip_invalid, punctuation=data_cfg.punctuation
+    ).rows
     video_paths = [data_cfg.resolve(r.video) for r in rows]
     if check != "none":
         checker = check_videos if check == "probe" else check_files

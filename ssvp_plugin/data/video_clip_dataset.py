@@ -22,8 +22,9 @@ from fairseq.data import FairseqDataset, data_utils
 from ssvp_slt.corpus.data_config import VideoDataConfig
 from ssvp_slt.corpus.frame_sampling import WindowPlan, plan_windows
 from ssvp_slt.corpus.manifest import ManifestRow
-from ssvp_slt.corpus.video_io import decode_frames
+from ssvp_slt.corpus.video_io import VideoError, decode_frames
 from .batching import keep_every_clip
+from .unreadable_clip import SKIPPED_KEY, UnreadableClips, count_skipped
 
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,9 @@ class VideoClipDataset(FairseqDataset):
             pretraining reads one window per sample: ``truncate``).
         shuffle: shuffle before sorting by length in ``ordered_indices``.
         seed: base of the per-item random state.
+        skip_invalid: a clip whose video cannot be decoded is logged and left out of its batch
+            (task.skip_invalid_samples) instead of stopping with an error naming it
+            (:mod:`ssvp_plugin.data.unreadable_clip`).
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class VideoClipDataset(FairseqDataset):
         long_clips: Optional[str] = None,
         shuffle: bool = True,
         seed: int = 1,
+        skip_invalid: bool = False,
     ):
         super().__init__()
         assert len(rows) == len(video_paths)
@@ -117,6 +122,10 @@ class VideoClipDataset(FairseqDataset):
             np.array([len(t) for t in targets], dtype=np.int64) if targets is not None else np.zeros(len(rows), dtype=np.int64)
         )
         self.n_short_decodes = 0
+        self.unreadable = UnreadableClips(
+            data_cfg.resolve(f"{split}.tsv"), skip_invalid,
+            advice="fix or remove it (task.check_videos=probe opens every video when the split loads and lists all such files)",
+        )
 
     def __len__(self):
         return len(self.rows)
@@ -151,7 +160,10 @@ class VideoClipDataset(FairseqDataset):
     def __getitem__(self, index):
         rng = self._rng(index) if self.train else None
         plan = self.plan(index, rng)
-        frames, n_decoded = decode_frames(self.video_paths[index], plan.source_indices, self.decode_size(rng))
+        try:
+            frames, n_decoded = decode_frames(self.video_paths[index], plan.source_indices, self.decode_size(rng))
+        except VideoError as e:
+            return self.unreadable(self.rows[index], self.video_paths[index], e)
         if n_decoded < len(plan.source_indices):
             self.n_short_decodes += 1
             logger.warning(
@@ -171,9 +183,10 @@ class VideoClipDataset(FairseqDataset):
         return item
 
     def collater(self, samples):
+        skipped = count_skipped(samples)
         samples = [s for s in samples if s is not None]
         if not samples:
-            return {}
+            return {}  # fairseq trains its dummy batch with the loss zeroed (ssvp_plugin.runtime.skipped_batches)
         lengths = torch.tensor([s["source"].shape[0] for s in samples], dtype=torch.long)
         t_max = int(lengths.max())
         first = samples[0]["source"]
@@ -189,6 +202,7 @@ class VideoClipDataset(FairseqDataset):
             "id": torch.tensor([s["id"] for s in samples], dtype=torch.long),
             "nsentences": len(samples),
             "net_input": {"source": frames, "padding_mask": padding_mask, "window_starts": starts},
+            SKIPPED_KEY: skipped,
         }
         if self.targets is not None:
             targets = [s["target"] for s in samples]

@@ -4,9 +4,12 @@ An ensemble adds the models' next-token probabilities symbol by symbol, so every
 trained with the same target dictionary. fairseq itself would either stop deep in ``load_state_dict``
 with a tensor size mismatch (dictionaries of different sizes) or, worse, decode silently with
 misaligned symbols (same size, other pieces). :func:`check_ensemble_checkpoints` refuses both,
-naming the checkpoints. A checkpoint records its output layer (hence the dictionary's size) and the
-data root it was trained on; where that root's dictionary is still readable, its symbols are compared
-too (checkpoints do not store the symbols themselves).
+naming the checkpoints. A checkpoint records its vocabulary with its weights (the dictionary's
+symbols and a fingerprint of the sentencepiece model: :mod:`.vocabulary_check`), so checkpoints are
+compared with each other and with the generation data root's ``dict.txt`` from what they store.
+Checkpoints written before that record existed hold only their output layer (hence the dictionary's
+size) and the data root they were trained on: for them, that root's dictionary, where still
+readable, stands in for the symbols.
 """
 
 import logging
@@ -16,11 +19,10 @@ from typing import List, Optional, Sequence
 
 import torch
 
+from .vocabulary_check import OUTPUT_KEYS, VocabularyRecord, read_record, symbol_difference, vocabulary_difference
 from .weighted_ensemble import MODEL_MODALITIES, EnsembleError
 
 logger = logging.getLogger(__name__)
-
-OUTPUT_KEYS = ("decoder.output_projection.weight", "decoder.embed_tokens.weight")
 
 
 @dataclass
@@ -29,10 +31,11 @@ class CheckpointSummary:
     model: str  # fairseq model name (cfg.model._name)
     vocab_size: int  # rows of the decoder's output layer
     data_root: Optional[str]  # cfg.task.data: the data root it was trained on
-    dictionary_file: Optional[Path]  # that root's dictionary, if still readable
-    symbols: Optional[List[str]]  # its symbols, if readable
+    dictionary_file: Optional[Path]  # the dictionary it was trained with (recorded; old checkpoints: its data root's, if readable)
+    symbols: Optional[List[str]]  # that dictionary's symbols (recorded; old checkpoints: read from the file, if readable)
     input_dim: Optional[int] = None  # feature_slt: D of its input (model.input_dim)
     feature_transform: Optional[str] = None  # feature_slt: the store transform it was trained with ('' or None: none)
+    vocabulary: Optional[VocabularyRecord] = None  # what it recorded (None: written before vocabulary records)
 
     @property
     def modality(self) -> str:
@@ -40,7 +43,8 @@ class CheckpointSummary:
 
     def describe_vocabulary(self) -> str:
         where = f", {self.dictionary_file}" if self.dictionary_file else (f", data root {self.data_root}" if self.data_root else "")
-        return f"{self.vocab_size} symbols{where}"
+        recorded = f", fingerprint {self.vocabulary.fingerprint}" if self.vocabulary is not None else ""
+        return f"{self.vocab_size} symbols{where}{recorded}"
 
 
 def _training_dictionary(data_root: Optional[str]):
@@ -87,31 +91,42 @@ def read_checkpoint_summary(path) -> CheckpointSummary:
     if key is None:
         raise EnsembleError(f"{path}: no decoder output layer ({' or '.join(OUTPUT_KEYS)}) in the checkpoint")
     data_root = (cfg.get("task") or {}).get("data")
-    dictionary_file, symbols = _training_dictionary(data_root)
+    try:
+        record = read_record(weights, str(path))
+    except ValueError as e:
+        raise EnsembleError(str(e)) from e
+    if record is not None:
+        dictionary_file = Path(record.dictionary) if record.dictionary else None
+        symbols = record.symbols
+    else:
+        dictionary_file, symbols = _training_dictionary(data_root)
     return CheckpointSummary(
         path, model, int(weights[key].shape[0]), data_root, dictionary_file, symbols,
-        input_dim=model_cfg.get("input_dim"), feature_transform=model_cfg.get("feature_transform"),
+        input_dim=model_cfg.get("input_dim"), feature_transform=model_cfg.get("feature_transform"), vocabulary=record,
     )
 
 
-def _first_difference(a: List[str], b: List[str]) -> str:
-    for i, (x, y) in enumerate(zip(a, b)):
-        if x != y:
-            return f"symbol {i} is {x!r} in one, {y!r} in the other"
-    return f"{len(a)} against {len(b)} symbols"
+def _difference(a: CheckpointSummary, b: CheckpointSummary) -> str:
+    """How two checkpoints' vocabularies differ, in words ('' if they may be combined)."""
+    if a.vocab_size != b.vocab_size:
+        return f"{a.vocab_size} against {b.vocab_size} symbols"
+    if a.vocabulary is not None and b.vocabulary is not None:
+        return vocabulary_difference(a.vocabulary, b.vocabulary, "the first's", "the other's")
+    if a.symbols is not None and b.symbols is not None:
+        return symbol_difference(a.symbols, b.symbols, "the first's dictionary", "the other's dictionary")
+    return ""
 
 
 def check_ensemble_checkpoints(paths: Sequence, dictionary=None, dictionary_file=None) -> List[CheckpointSummary]:
     """Summaries of ``paths``; refuses checkpoints whose vocabularies differ from each other or from
-    ``dictionary`` (the generation data root's, read from ``dictionary_file``), naming them."""
+    ``dictionary`` (the generation data root's, read from ``dictionary_file``), naming them. The
+    sentencepiece models are compared between checkpoints here, and with the data root's when each
+    model's weights are loaded (:func:`.vocabulary_check.check_loaded_vocabulary`)."""
     summaries = [read_checkpoint_summary(p) for p in paths]
     first = summaries[0]
     for other in summaries[1:]:
-        differ = other.vocab_size != first.vocab_size
-        detail = f"{first.vocab_size} against {other.vocab_size} symbols"
-        if not differ and first.symbols is not None and other.symbols is not None and first.symbols != other.symbols:
-            differ, detail = True, _first_difference(first.symbols, other.symbols)
-        if differ:
+        detail = _difference(first, other)
+        if detail:
             raise EnsembleError(
                 f"{first.path} ({first.describe_vocabulary()}) and {other.path} ({other.describe_vocabulary()}) were "
                 f"trained with different vocabularies ({detail}): an ensemble adds next-token probabilities symbol by "
@@ -120,11 +135,11 @@ def check_ensemble_checkpoints(paths: Sequence, dictionary=None, dictionary_file
     if dictionary is not None:
         current = list(dictionary.symbols)
         for s in summaries:
-            if s.vocab_size != len(current) or (s.symbols is not None and s.symbols != current):
-                detail = (
-                    f"{s.vocab_size} against {len(current)} symbols" if s.vocab_size != len(current)
-                    else _first_difference(s.symbols, current)
-                )
+            if s.vocab_size != len(current):
+                detail = f"{s.vocab_size} against {len(current)} symbols"
+            else:
+                detail = symbol_difference(s.symbols, current, "the checkpoint's dictionary", str(dictionary_file or "the data root's")) if s.symbols is not None else ""
+            if detail:
                 raise EnsembleError(
                     f"{s.path} ({s.describe_vocabulary()}) was trained with another vocabulary than "
                     f"{dictionary_file or 'the data root'} ({len(current)} symbols) has ({detail}): generate with "

@@ -32,6 +32,7 @@ from omegaconf import II
 from .fairseq_glue import register_preset_architectures, reorder_encoder_out
 from .mae_vit_slt import build_decoder
 from .video_encoder_config import resolve_preset as _resolve_preset
+from .vocabulary_check import attach_vocabulary, check_loaded_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,13 @@ class FeatureSltModel(FairseqEncoderDecoderModel):
         logger.info(
             f"feature_slt preset={s.preset}: input D={s.input_dim}, encoder {n_enc / 1e6:.2f}M, decoder {n_dec / 1e6:.2f}M parameters"
         )
-        return cls(encoder, decoder)
+        model = cls(encoder, decoder)
+        attach_vocabulary(model, task)  # checked when a checkpoint is loaded into it (vocabulary_check)
+        return model
+
+    def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
+        check_loaded_vocabulary(self, state_dict)  # before any tensor is copied: names dict.txt, not a tensor shape
+        return super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
 
     def forward(self, source, padding_mask, prev_output_tokens, **kwargs):
         encoder_out = self.encoder(source, padding_mask)

@@ -35,7 +35,7 @@ from fairseq.models import BaseFairseqModel, register_model
 from .frame_input import FrameNormalizer
 from .hiera_package import MaskedAutoencoderHiera
 from .hiera_presets import HIERA_PRESETS
-from .masking import normalise_patches
+from .masking import normalise_patches, training_mask_generator
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class MaeHieraModel(BaseFairseqModel):
     def draw_visible(self, unit_padding: torch.Tensor) -> torch.Tensor:
         seed = self.mask_seed if self.mask_seed is not None else (None if self.training else EVAL_MASK_SEED)
         # outside training the same masks every time, so validation losses are comparable
-        generator = None if seed is None else torch.Generator().manual_seed(seed)
+        generator = training_mask_generator() if seed is None else torch.Generator().manual_seed(seed)
         return draw_visible_units(unit_padding, self.cfg.mask_ratio, generator)
 
     # --- forward ----------------------------------------------------------------------------------

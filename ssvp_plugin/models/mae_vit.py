@@ -19,7 +19,7 @@ from fairseq.dataclass import ChoiceEnum
 from fairseq.models import BaseFairseqModel, register_model
 
 from .frame_input import FrameNormalizer
-from .masking import MASK_TYPES, make_mask, normalise_patches, patchify_pixels, unpatchify_pixels
+from .masking import MASK_TYPES, make_mask, training_mask_generator, normalise_patches, patchify_pixels, unpatchify_pixels
 from .video_encoder_config import ENCODER_PRESETS, VideoEncoderConfig, build_video_vit, resolve_preset
 from .video_vit import Block, resize_spatial_pos_embed, resize_temporal_pos_embed
 
@@ -116,7 +116,7 @@ class MaeVitModel(BaseFairseqModel):
 
     def draw_mask(self, b: int, t: int, g: int, device):
         # outside training the same masks every time, so validation losses are comparable
-        generator = None if self.training else torch.Generator().manual_seed(EVAL_MASK_SEED)
+        generator = training_mask_generator() if self.training else torch.Generator().manual_seed(EVAL_MASK_SEED)
         return make_mask(b, t, g, self.cfg.mask_ratio, str(self.cfg.mask_type), generator, device)
 
     def forward(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, **kwargs):

@@ -36,6 +36,7 @@ from .pretrained_encoder import load_pretrained_vit
 from .signhiera_checkpoint import load_pretrained_hiera
 from .video_encoder_config import ENCODER_PRESETS, VideoEncoderConfig, build_video_encoder
 from .video_encoder_config import resolve_preset as _resolve_preset
+from .vocabulary_check import attach_vocabulary, check_loaded_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -263,27 +264,41 @@ class MaeVitSltModel(FairseqEncoderDecoderModel):
             model, encoder.vit, cfg.selective_weight_decay, scales, mark_encoder=cfg.freeze_encoder_updates > 0
         )
         model.settings = cfg
+        attach_vocabulary(model, task)  # checked when a checkpoint is loaded into it (vocabulary_check)
         return model
 
-    def optimizer_problems(self, optimizer) -> List[str]:
-        """What this model's settings need from the optimizer that ``optimizer`` cannot give."""
+    def optimizer_problems(self, optimizer, zero_fills_grads: Optional[bool] = None) -> List[str]:
+        """What this model's settings need from the optimizer that ``optimizer`` cannot give.
+
+        ``zero_fills_grads``: whether missing gradients become zeros before the step (fairseq's
+        fp16/bf16 optimizer, its legacy_ddp backend); worked out from ``optimizer`` when not given.
+        """
         s = self.settings
         composite = getattr(inner_optimizer(optimizer), "supports_groups", False)
+        if zero_fills_grads is None:
+            zero_fills_grads = zero_fills_missing_grads(optimizer)
         problems = []
         if s.encoder_layer_decay != 1.0 and not composite:
             problems.append(f"model.encoder_layer_decay={s.encoder_layer_decay} (per-layer learning rates)")
         if s.selective_weight_decay and not composite and any(wd > 0 for wd in weight_decays(optimizer)):
             problems.append("model.selective_weight_decay=true (no weight decay on norms, biases, position tables)")
-        if s.freeze_encoder_updates > 0 and zero_fills_missing_grads(optimizer) and not composite:
+        if s.freeze_encoder_updates > 0 and zero_fills_grads and not composite:
             problems.append(
-                f"model.freeze_encoder_updates={s.freeze_encoder_updates} under fp16/bf16 (fairseq's fp16 optimizer "
-                f"gives the frozen weights zero gradients, and weight decay would still change them)"
+                f"model.freeze_encoder_updates={s.freeze_encoder_updates} under fp16/bf16 or "
+                f"distributed_training.ddp_backend=legacy_ddp (both give the frozen weights zero gradients, and "
+                f"weight decay would still change them)"
             )
         return problems
+
+    def unused_parameters_reason(self) -> Optional[str]:
+        """Why some parameters get no gradient in some updates (DDP must then look for them), or None."""
+        n = self.encoder.freeze_updates
+        return f"model.freeze_encoder_updates={n}: the video encoder gets no gradients for {n} updates" if n > 0 else None
 
     def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
         # restoring a checkpoint (resume, generation) replaces any pretrained encoder that is pending
         self.pending_pretrained_encoder = None
+        check_loaded_vocabulary(self, state_dict)  # before any tensor is copied: names dict.txt, not a tensor shape
         return super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
 
     def load_pretrained_encoder(self, path):

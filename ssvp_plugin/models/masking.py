@@ -9,7 +9,21 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from ..runtime.distributed import rank
+
 MASK_TYPES = ("tube", "random")
+
+
+def training_mask_generator() -> torch.Generator:
+    """The generator training masks are drawn from: seeded from torch's global RNG and this rank.
+
+    fairseq seeds torch's RNG with ``common.seed + num_updates`` at every update on every rank (so a
+    resumed run draws what it would have drawn), which makes draws from the global RNG the SAME on
+    all ranks: every GPU would hide the same tokens of its clips. Taking the seed from the global RNG
+    keeps masks reproducible and resumable; adding the rank gives each rank masks of its own.
+    """
+    seed = int(torch.randint(0, 2**62, (1,)).item()) + 1_000_003 * rank()
+    return torch.Generator().manual_seed(seed)
 
 
 def num_kept(n: int, mask_ratio: float) -> int:

@@ -6,4 +6,4 @@ starts the training loop, so each module here is applied to every ``fairseq-hydr
 in fairseq and why.
 """
 
-from . import checkpoint_files, stop_saves  # noqa: F401
+from . import checkpoint_files, distributed, skipped_batches, stop_saves, trainer_restore  # noqa: F401

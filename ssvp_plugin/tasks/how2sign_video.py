@@ -21,9 +21,11 @@ from fairseq.tasks import FairseqTask, register_task
 
 from ssvp_slt.corpus.data_config import VideoDataConfig
 from ..data.splits import is_training_load, load_video_split, log_split_summary, max_encoder_frames
+from ssvp_slt.corpus.manifest import ManifestError
 from ssvp_slt.corpus.text import normalize_caption
+from ..data.unreadable_clip import note_skipped_clips, reduce_skipped_clips, train_step_outputs
 from ..data.video_clip_dataset import VideoClipDataset
-from .training_setup import check_training_setup, step_optimizer
+from .training_setup import RankBatchesCheck, check_training_setup, step_optimizer
 from .video_task_config import VideoTaskConfig
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ class How2SignVideoConfig(VideoTaskConfig):
 
 
 @register_task("how2sign_video", dataclass=How2SignVideoConfig)
-class How2SignVideoTask(FairseqTask):
+class How2SignVideoTask(RankBatchesCheck, FairseqTask):
     cfg: How2SignVideoConfig
 
     def __init__(self, cfg: How2SignVideoConfig, data_cfg: VideoDataConfig, tgt_dict: Dictionary):
@@ -98,18 +100,32 @@ class How2SignVideoTask(FairseqTask):
             targets.append(torch.tensor(ids, dtype=torch.long))
         return targets
 
+    def encode_row_captions(self, manifest_path, rows) -> List[torch.Tensor]:
+        """The targets of manifest rows. An EOS-only target would teach the model to stop at once: the manifest
+        reader already refuses captions with no word left after normalisation, so this only guards against
+        what sentencepiece's own normaliser might still remove, naming the lines."""
+        targets = self.encode_captions([r.tgt_text for r in rows])
+        empty = [r for r, t in zip(rows, targets) if len(t) < 2]
+        if empty:
+            shown = ", ".join(f"line {r.line} ({r.tgt_text!r})" for r in empty[:5])
+            raise ManifestError(
+                f"{manifest_path}: {len(empty)} caption(s) encode to no sentencepiece piece (an EOS-only target): "
+                f"{shown}; fix or remove these rows"
+            )
+        return targets
+
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         t0 = time.perf_counter()
         train = is_training_load(split, self.cfg.train_subset, kwargs)
         manifest_path, rows, video_paths, summary = load_video_split(self.cfg, self.data_cfg, split, train, need_text=True)
-        targets = self.encode_captions([r.tgt_text for r in rows])
+        targets = self.encode_row_captions(manifest_path, rows)
         unk = self.tgt_dict.unk()
         n_unk = sum(1 for t in targets if unk in t.tolist())  # a list scan: a tensor op per caption costs more
         if n_unk:
             logger.warning(f"{manifest_path}: {n_unk} caption(s) contain pieces missing from the dictionary (<unk>)")
         self.datasets[split] = VideoClipDataset(
             split, rows, video_paths, self.data_cfg, targets, pad=self.tgt_dict.pad(), eos=self.tgt_dict.eos(),
-            train=train, shuffle=train, seed=self.cfg.seed,
+            train=train, shuffle=train, seed=self.cfg.seed, skip_invalid=self.cfg.skip_invalid_samples,
         )
         log_split_summary(logger, split, self.datasets[split], summary, self.data_cfg.max_windows, time.perf_counter() - t0)
 
@@ -140,16 +156,18 @@ class How2SignVideoTask(FairseqTask):
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         if not self._optimizer_checked:
             self._optimizer_checked = True
-            check_training_setup(getattr(model, "module", model), optimizer)
-        return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+            check_training_setup(model, optimizer)
+        outputs = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        return train_step_outputs(sample, *outputs, ignore_grad)  # counts clips left out as unreadable
 
     def optimizer_step(self, optimizer, model, update_num):
-        step_optimizer(optimizer, getattr(model, "module", model), update_num)
+        step_optimizer(optimizer, model, update_num)
 
     # -- validation BLEU, logged as sufficient statistics so it sums across workers --
 
     def valid_step(self, sample, model, criterion):
         loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
+        note_skipped_clips(sample, logging_output)
         if self.cfg.eval_bleu:
             bleu = self._inference_with_bleu(self.sequence_generator, sample, model)
             logging_output["_bleu_sys_len"] = bleu.sys_len
@@ -178,6 +196,7 @@ class How2SignVideoTask(FairseqTask):
 
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)
+        reduce_skipped_clips(logging_outputs)
         if not any("_bleu_sys_len" in log for log in logging_outputs):
             return  # training steps, or validation without eval_bleu
 

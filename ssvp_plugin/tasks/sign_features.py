@@ -22,6 +22,7 @@ from omegaconf import II, OmegaConf, open_dict
 
 from ssvp_slt.corpus.data_config import VideoDataConfig
 from ssvp_slt.corpus.manifest import ManifestError
+from ssvp_slt.corpus.skip_flag import SKIP_INVALID_HINT, SKIP_INVALID_OVERRIDE
 from ssvp_slt.features.store import FeatureStore, FeatureStoreError
 from ..data.feature_dataset import FeatureCaptionDataset, feature_transform_for
 from ..data.splits import is_training_load, load_split_rows, training_subset
@@ -114,13 +115,13 @@ class SignFeaturesTask(How2SignVideoTask):
                 f"scripts/extract_features.py to retry them"
             )
             if not self.cfg.skip_invalid_samples:
-                raise FeatureStoreError(message + ", or set task.skip_invalid_samples=true to train without them")
-            logger.warning(message + "; skipped (task.skip_invalid_samples=true)")
+                raise FeatureStoreError(message + f", or set {SKIP_INVALID_HINT} to train without them")
+            logger.warning(message + f"; skipped ({SKIP_INVALID_OVERRIDE})")
             keep = [k for k, i in enumerate(index) if i is not None]
             rows, index = [rows[k] for k in keep], [index[k] for k in keep]
             if not rows:
                 raise ManifestError(f"{manifest_path}: no clip has features in {features.dir}")
-        targets = self.encode_captions([r.tgt_text for r in rows])
+        targets = self.encode_row_captions(manifest_path, rows)
         unk = self.tgt_dict.unk()
         n_unk = sum(1 for t in targets if unk in t.tolist())
         if n_unk:
@@ -128,6 +129,7 @@ class SignFeaturesTask(How2SignVideoTask):
         dataset = FeatureCaptionDataset(
             split, rows, features, np.asarray(index, dtype=np.int64), targets, pad=self.tgt_dict.pad(),
             eos=self.tgt_dict.eos(), shuffle=train, transform=self.feature_transform, train=train, seed=self.cfg.seed,
+            skip_invalid=self.cfg.skip_invalid_samples, manifest_path=manifest_path,
         )
         self.datasets[split] = dataset
         unused = len(features) - len(rows)

@@ -15,8 +15,10 @@ from fairseq.tasks import FairseqTask, register_task
 
 from ssvp_slt.corpus.data_config import VideoDataConfig
 from ..data.splits import is_training_load, load_video_split, log_split_summary, max_encoder_frames
+from ..data.unreadable_clip import note_skipped_clips, reduce_skipped_clips, train_step_outputs
 from ..data.video_clip_dataset import VideoClipDataset
 from .video_task_config import VideoTaskConfig
+from .training_setup import RankBatchesCheck
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ class UnlabelledVideoConfig(VideoTaskConfig):
 
 
 @register_task("unlabelled_video", dataclass=UnlabelledVideoConfig)
-class UnlabelledVideoTask(FairseqTask):
+class UnlabelledVideoTask(RankBatchesCheck, FairseqTask):
     cfg: UnlabelledVideoConfig
 
     def __init__(self, cfg: UnlabelledVideoConfig, data_cfg: VideoDataConfig):
@@ -62,6 +64,19 @@ class UnlabelledVideoTask(FairseqTask):
         )
         self.datasets[split] = VideoClipDataset(
             split, rows, video_paths, self.data_cfg, targets=None, pad=0, eos=0, train=train,
-            long_clips=ONE_WINDOW, shuffle=train, seed=self.cfg.seed,
+            long_clips=ONE_WINDOW, shuffle=train, seed=self.cfg.seed, skip_invalid=self.cfg.skip_invalid_samples,
         )
         log_split_summary(logger, split, self.datasets[split], summary, 1, time.perf_counter() - t0)
+
+    # clips left out of a batch as unreadable (task.skip_invalid_samples): the skipped_clips metric
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        outputs = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        return train_step_outputs(sample, *outputs, ignore_grad)  # counts clips left out as unreadable
+
+    def valid_step(self, sample, model, criterion):
+        loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
+        return loss, sample_size, note_skipped_clips(sample, logging_output)
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        super().reduce_metrics(logging_outputs, criterion)
+        reduce_skipped_clips(logging_outputs)

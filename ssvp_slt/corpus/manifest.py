@@ -16,18 +16,22 @@ Optional columns written by preparation (older manifests lack them):
                    video (a changed size means the clip was replaced or
                    truncated after preparation)
 
-Reading validates every row and raises :class:`ManifestError` naming the
-file and line, unless ``skip_invalid`` is set, in which case bad rows are
-dropped, logged and counted.
+Manifests are UTF-8 (a byte-order mark is accepted). Reading validates every
+row, its encoding included, and raises :class:`ManifestError` naming the file
+and line, unless ``skip_invalid`` is set, in which case bad rows are dropped
+and counted by reason, the first few of each reason logged with their line.
 """
 
+import codecs
 import csv
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .text import empty_caption_problem
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +42,15 @@ VIDEO_INFO_COLUMNS = ("width", "height", "file_size")
 # what preparation writes: the probe's facts, so that loading a split never has to open the videos
 PREPARED_COLUMNS = REQUIRED_COLUMNS + VIDEO_INFO_COLUMNS + (TEXT_COLUMN,)
 PREPARED_UNLABELLED_COLUMNS = REQUIRED_COLUMNS + VIDEO_INFO_COLUMNS
+NOT_UTF8 = "not valid UTF-8"
 
 
 class ManifestError(ValueError):
     """A manifest file or one of its rows is unusable."""
+
+
+class ManifestRowError(ManifestError):
+    """One row is unusable: what ``skip_invalid`` drops and counts instead of raising."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class Manifest:
     path: Path
     rows: List[ManifestRow]
     skipped: Dict[str, int]  # reason -> count of rows dropped with skip_invalid
+    skipped_lines: Dict[str, List[int]] = field(default_factory=dict)  # reason -> their line numbers
 
     def __len__(self):
         return len(self.rows)
@@ -106,30 +116,42 @@ def write_manifest(path, rows: Iterable[Dict[str, object]], columns: Sequence[st
     return path
 
 
-def _parse_row(fields: List[str], header: List[str], need_text: bool) -> Tuple[Optional[dict], Optional[str]]:
-    """Returns (values, None) or (None, problem); the problem's text before ':' is its reason."""
+# a reason's first few line numbers are logged, so that users can find its rows
+MAX_LINES_SHOWN = 5
+
+
+def _parse_row(
+    fields: List[str], header: List[str], need_text: bool, punctuation: str
+) -> Tuple[Optional[dict], Optional[Tuple[str, str]]]:
+    """Returns (values, None) or (None, (reason, message)); rows are counted by reason, which leaves
+    out the offending value ("n_frames must be positive", not "... got 0" and "... got -5")."""
     if len(fields) != len(header):
-        return None, f"wrong number of fields: expected {len(header)} tab-separated fields, found {len(fields)}"
+        return None, (
+            "wrong number of fields",
+            f"wrong number of fields: expected {len(header)} tab-separated fields, found {len(fields)}",
+        )
     values = dict(zip(header, fields))
     if not values["id"].strip():
-        return None, "empty id"
+        return None, ("empty id", "empty id")
     if not values["video"].strip():
-        return None, "empty video path"
+        return None, ("empty video path", "empty video path")
     try:
         n_frames = int(values["n_frames"])
     except ValueError:
-        return None, f"n_frames is not an integer: {values['n_frames']!r}"
+        return None, ("n_frames is not an integer", f"n_frames is not an integer: {values['n_frames']!r}")
     if n_frames <= 0:
-        return None, f"n_frames must be positive, got {n_frames}"
+        return None, ("n_frames must be positive", f"n_frames must be positive, got {n_frames}")
     try:
         fps = float(values["fps"])
     except ValueError:
-        return None, f"fps is not a number: {values['fps']!r}"
+        return None, ("fps is not a number", f"fps is not a number: {values['fps']!r}")
     if not math.isfinite(fps) or fps <= 0:
-        return None, f"fps must be a positive number, got {values['fps']!r}"
+        return None, ("fps must be a positive number", f"fps must be a positive number, got {values['fps']!r}")
     text = values.get(TEXT_COLUMN)
-    if need_text and (text is None or not text.strip()):
-        return None, "empty caption"
+    if need_text:
+        problem = empty_caption_problem(text, punctuation)
+        if problem is not None:
+            return None, problem
     info = {}
     for column in VIDEO_INFO_COLUMNS:
         raw = values.get(column, "").strip()
@@ -138,9 +160,9 @@ def _parse_row(fields: List[str], header: List[str], need_text: bool) -> Tuple[O
         try:
             info[column] = int(raw)
         except ValueError:
-            return None, f"{column} is not an integer: {raw!r}"
+            return None, (f"{column} is not an integer", f"{column} is not an integer: {raw!r}")
         if info[column] <= 0:
-            return None, f"{column} must be positive, got {info[column]}"
+            return None, (f"{column} must be positive", f"{column} must be positive, got {info[column]}")
     return {
         "id": values["id"].strip(),
         "video": values["video"].strip(),
@@ -151,25 +173,82 @@ def _parse_row(fields: List[str], header: List[str], need_text: bool) -> Tuple[O
     }, None
 
 
-def read_manifest(path, need_text: bool = True, skip_invalid: bool = False) -> Manifest:
+def _decode_line(raw: bytes) -> Tuple[Optional[str], Optional[Tuple[str, str]]]:
+    """(text, None), or (None, (reason, message)) naming the first byte that is not UTF-8."""
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as e:
+        bad = raw[e.start : e.end]
+        column = len(raw[: e.start].decode("utf-8")) + 1  # what precedes the first bad byte is valid
+        # the text around it, read as the likeliest other encoding, so the user can find the spot
+        around = raw[max(0, e.start - 20) : e.end + 20].decode("cp1252", "replace").strip()
+        return None, (
+            NOT_UTF8,
+            f"{NOT_UTF8}: byte {bad!r} at character {column} (as Windows-1252 the text around it would read "
+            f"{around!r}); re-save the manifest as UTF-8",
+        )
+
+
+def _read_lines(path: Path) -> List[bytes]:
+    """The manifest's lines as bytes, decoded one by one later so that a bad byte costs only its row.
+    A UTF-8 byte-order mark (Excel and Notepad write one) is dropped; UTF-16 is refused by name."""
+    raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ManifestError(f"{path}: the file is UTF-16 encoded; save it as UTF-8 (tab-separated text)")
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+class _Skips:
+    """Rows dropped under skip_invalid: counted by reason, the first few of each logged with their line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lines: Dict[str, List[int]] = {}
+
+    def add(self, lineno: int, reason: str, message: str) -> None:
+        lines = self.lines.setdefault(reason, [])
+        lines.append(lineno)
+        if len(lines) <= MAX_LINES_SHOWN:
+            logger.warning(f"{self.path}, line {lineno}: {message}; skipped")
+
+    def counts(self) -> Dict[str, int]:
+        return {reason: len(lines) for reason, lines in self.lines.items()}
+
+    def log_summary(self) -> None:
+        if not self.lines:
+            return
+        parts = []
+        for reason, lines in sorted(self.lines.items(), key=lambda kv: -len(kv[1])):
+            shown = ", ".join(map(str, lines[:MAX_LINES_SHOWN])) + (", ..." if len(lines) > MAX_LINES_SHOWN else "")
+            parts.append(f"{reason!r}: {len(lines)} (line{'s' if len(lines) > 1 else ''} {shown})")
+        total = sum(len(lines) for lines in self.lines.values())
+        logger.warning(f"{self.path}: skipped {total} invalid row(s): {'; '.join(parts)}")
+
+
+def read_manifest(path, need_text: bool = True, skip_invalid: bool = False, punctuation: str = "keep") -> Manifest:
     """Read and validate a manifest.
 
     Missing columns always raise. A malformed row raises naming the file and
-    line, or with ``skip_invalid`` is dropped and counted by reason.
+    line, or with ``skip_invalid`` is dropped and counted by reason. With
+    ``need_text``, a caption must keep a word after normalisation with
+    ``punctuation`` (the data config's setting: under ``strip``, ``"?!..."``
+    would train as an empty target).
     """
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            lines = f.read().split("\n")
-    except UnicodeDecodeError as e:
-        raise ManifestError(f"{path}: not valid UTF-8 ({e})") from e
-    if lines and lines[-1] == "":
-        lines.pop()
+    lines = _read_lines(path)
     if not lines:
         raise ManifestError(f"{path}: empty manifest (no header row)")
-    header = [h.strip() for h in lines[0].split("\t")]
+    header_text, problem = _decode_line(lines[0])
+    if problem is not None:
+        raise ManifestError(f"{path}, line 1 (the header): {problem[1]}")
+    header = [h.strip() for h in header_text.split("\t")]
     required = REQUIRED_COLUMNS + ((TEXT_COLUMN,) if need_text else ())
     missing = [c for c in required if c not in header]
     if missing:
@@ -181,24 +260,22 @@ def read_manifest(path, need_text: bool = True, skip_invalid: bool = False) -> M
         raise ManifestError(f"{path}: duplicate column names in header {header}")
 
     rows: List[ManifestRow] = []
-    skipped: Dict[str, int] = {}
+    skips = _Skips(path)
     seen_ids = {}
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        values, problem = _parse_row(line.rstrip("\r").split("\t"), header, need_text)
-        if values is not None and values["id"] in seen_ids:
-            problem = f"duplicate id: {values['id']!r} (first on line {seen_ids[values['id']]})"
-            values = None
-        if values is None:
+    for lineno, raw in enumerate(lines[1:], start=2):
+        line, problem = _decode_line(raw)
+        if problem is None:
+            if not line.strip():
+                continue
+            values, problem = _parse_row(line.rstrip("\r").split("\t"), header, need_text, punctuation)
+        if problem is None and values["id"] in seen_ids:
+            problem = ("duplicate id", f"duplicate id: {values['id']!r} (first on line {seen_ids[values['id']]})")
+        if problem is not None:
             if not skip_invalid:
-                raise ManifestError(f"{path}, line {lineno}: {problem}")
-            reason = problem.split(":")[0]
-            skipped[reason] = skipped.get(reason, 0) + 1
-            logger.warning(f"{path}, line {lineno}: {problem}; skipped")
+                raise ManifestRowError(f"{path}, line {lineno}: {problem[1]}")
+            skips.add(lineno, *problem)
             continue
         seen_ids[values["id"]] = lineno
         rows.append(ManifestRow(line=lineno, **values))
-    if skipped:
-        logger.warning(f"{path}: skipped {sum(skipped.values())} invalid row(s): {skipped}")
-    return Manifest(path=path, rows=rows, skipped=skipped)
+    skips.log_summary()
+    return Manifest(path=path, rows=rows, skipped=skips.counts(), skipped_lines=skips.lines)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from .manifest import ManifestError, ManifestRow
+from .skip_flag import SKIP_INVALID_HINT
 from .video_io import VideoError, probe_video
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def report_problems(
     if not skip_invalid:
         raise ManifestError(
             f"{manifest_path}: {len(bad)} of {len(rows)} video(s) are unusable:\n{shown}\n"
-            f"Fix them, or set task.skip_invalid_samples=true to skip them with a logged count."
+            f"Fix them, or set {SKIP_INVALID_HINT} to skip them with a logged count."
         )
     logger.warning(f"{manifest_path}: skipping {len(bad)} of {len(rows)} row(s) with unusable videos:\n{shown}")
     return [i for i, p in enumerate(problems) if p is None]

@@ -124,12 +124,13 @@ def decode_frames(
         tb = stream.time_base
         start_pts = stream.start_time or 0
         first_wanted = int(indices[0])
-        # Seeking only pays off far from the start; decoding a few GOPs is cheaper than a seek.
-        if first_wanted > 2 * fps:
-            target_pts = start_pts + int(first_wanted / fps / tb)
-            container.seek(target_pts, stream=stream, backward=True, any_frame=False)
         reformatter = VideoReformatter()
         try:
+            # Seeking only pays off far from the start; decoding a few GOPs is cheaper than a seek.
+            # (inside the try: a file corrupt past its header can fail here too, and must say which file)
+            if first_wanted > 2 * fps:
+                target_pts = start_pts + int(first_wanted / fps / tb)
+                container.seek(target_pts, stream=stream, backward=True, any_frame=False)
             for frame in container.decode(stream):
                 if frame.pts is None:
                     continue

@@ -149,7 +149,8 @@ class _SafeClips(torch.utils.data.Dataset):
         try:
             item = ds[index]
         except Exception as e:  # a clip must never stop the run: VideoError, PyAV errors, bad frame sizes, ...
-            return {"id": index, "error": f"{type(e).__name__}: {e}"}
+            # an unreadable clip's own problem, without the training advice (skip flag) of its message
+            return {"id": index, "error": getattr(e, "problem", None) or f"{type(e).__name__}: {e}"}
         if ds.n_short_decodes > before and not self.keep_short:
             return {"id": index, "error": "the video ended before its planned frames (a wrong frame count or a "
                     "truncated file); skipped (--keep-short extracts it with the last frame repeated, as training does)"}

@@ -14,7 +14,9 @@ Real files are messy, so:
   a quote that never closes is not allowed to swallow the following rows;
   an unquoted caption with a stray tab or line break is joined back together
   when SENTENCE is the last column; each repair is reported;
-* captions are cleaned to single-spaced text without control characters;
+* captions are cleaned to single-spaced text without control characters; a
+  caption with no word left after the data config's normalisation (``"?!..."``
+  under ``punctuation: strip``) is dropped like an empty one;
 * names, times and captions are checked; a bad row is reported with its file
   and line and dropped, the rest go on.
 
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..corpus.text import EMPTY_AFTER_NORMALISATION, empty_caption_problem
 from .report import DROPPED, REPAIRED, Problem
 
 VIDEO_ID = "VIDEO_ID"
@@ -54,6 +57,7 @@ EMPTY_NAME = "empty name"
 BAD_NAME = "unusable name"
 DUPLICATE = "duplicate SENTENCE_NAME"
 EMPTY_CAPTION = "empty caption"
+EMPTY_NORMALISED = EMPTY_AFTER_NORMALISATION  # "?!..." under punctuation=strip: an EOS-only target
 BAD_TIME = "bad time"
 NEGATIVE_TIME = "negative time"
 START_NOT_BEFORE_END = "START not before END"
@@ -225,12 +229,15 @@ def read_sentences(
     path,
     required: Sequence[str] = FULL_VIDEO_COLUMNS,
     seen: Optional[Dict[str, Tuple[str, int]]] = None,
+    punctuation: str = "keep",
 ) -> CsvContents:
     """Read and check every row of a How2Sign CSV.
 
     ``seen`` maps SENTENCE_NAME -> (file, line) of rows already accepted (shared
-    across the splits of one run, so a name is used once). Raises
-    :class:`CsvFormatError` only for an unreadable file or a missing column."""
+    across the splits of one run, so a name is used once). ``punctuation`` is the
+    caption normalisation training will apply (the data config's): a caption it
+    leaves without a word is dropped. Raises :class:`CsvFormatError` only for an
+    unreadable file or a missing column."""
     path = Path(path)
     seen = {} if seen is None else seen
     try:
@@ -320,6 +327,10 @@ def read_sentences(
             repairs.append((TAB_IN_CAPTION, "tab inside the quoted caption; replaced by a space"))
         if not caption:
             row_problems.append(problem(EMPTY_CAPTION, f"empty caption for {name or '(no name)'!r}", name=name))
+        else:
+            empty = empty_caption_problem(caption, punctuation)
+            if empty is not None:
+                row_problems.append(problem(EMPTY_NORMALISED, f"{empty[1]} (for {name or '(no name)'!r})", name=name))
         video_name, start, end = "", None, None
         time_repairs = []
         if full:

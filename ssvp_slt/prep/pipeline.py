@@ -108,9 +108,15 @@ def save_text_settings(cfg: VideoDataConfig, out_dir, lowercase: Optional[bool],
     return cfg.save(out_dir)
 
 
-def _read_all(sources: Sequence[SplitSource], required) -> List[CsvContents]:
+def caption_punctuation(out_dir, punctuation: Optional[str]) -> str:
+    """The punctuation setting captions will be normalised with: ``punctuation`` (what the run records
+    in config.yaml), else the data root's config.yaml's, else the default."""
+    return punctuation if punctuation is not None else load_data_config(out_dir).punctuation
+
+
+def _read_all(sources: Sequence[SplitSource], required, punctuation: str) -> List[CsvContents]:
     seen: Dict[str, tuple] = {}  # a SENTENCE_NAME is one clip file: used once across all splits
-    return [read_sentences(s.csv, required, seen) for s in sources]
+    return [read_sentences(s.csv, required, seen, punctuation=punctuation) for s in sources]
 
 
 def _new_report(source: SplitSource, mode: str, contents: CsvContents, settings: dict, windows) -> SplitReport:
@@ -178,11 +184,16 @@ def prepare_full_videos(
     workers: int = 2,
     chunk_size: int = 32,
     progress: Optional[bool] = None,
+    punctuation: Optional[str] = None,
 ) -> List[SplitReport]:
-    """Cut every sentence of every source CSV from the full videos; one report per split."""
+    """Cut every sentence of every source CSV from the full videos; one report per split.
+
+    ``punctuation``: the caption normalisation training will use (default: config.yaml's); captions it
+    leaves without a word are dropped and reported."""
     t0 = time.perf_counter()
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
-    contents = _read_all(sources, FULL_VIDEO_COLUMNS)  # raises CsvFormatError before any work
+    # raises CsvFormatError before any work
+    contents = _read_all(sources, FULL_VIDEO_COLUMNS, caption_punctuation(out_dir, punctuation))
     if not videos_dir.is_dir():
         raise PrepareError(f"{videos_dir}: videos directory not found")
     run_settings = {**settings.content_key(), "min_duration": settings.min_duration, "workers": workers, "videos": str(videos_dir)}
@@ -256,15 +267,17 @@ def prepare_precut_clips(
     workers: int = 2,
     progress: Optional[bool] = None,
     recode: Optional[CutSettings] = None,
+    punctuation: Optional[str] = None,
 ) -> List[SplitReport]:
     """Probe the pre-cut clips named by the CSVs; one report per split.
 
     With ``recode`` (e.g. a signer crop), each clip is then re-encoded whole with those settings
     into ``<out>/clips/`` (resumable like the cut path; ``min_duration`` is not applied, as
-    without ``recode``), and the manifest points at the new files."""
+    without ``recode``), and the manifest points at the new files. ``punctuation``: as for
+    :func:`prepare_full_videos`."""
     t0 = time.perf_counter()
     clips_dir, out_dir = Path(clips_dir), Path(out_dir)
-    contents = _read_all(sources, CLIP_COLUMNS)
+    contents = _read_all(sources, CLIP_COLUMNS, caption_punctuation(out_dir, punctuation))
     if not clips_dir.is_dir():
         raise PrepareError(f"{clips_dir}: clips directory not found")
     windows = window_settings_for(out_dir)
