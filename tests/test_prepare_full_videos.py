@@ -384,6 +384,25 @@ def test_rerun_is_idempotent(videos, tmp_path):
     assert report(out)["clips"] == {"re-encoded": 6}
 
 
+def assert_same_manifest(out: Path, ref: Path) -> None:
+    """``out``'s train.tsv is ``ref``'s: every column equal, except that each file_size is that of the
+    clip ``out`` holds. libx264 re-encoding the same clip in another process gives pixel-identical
+    frames but not always the same bytes (seen here: 3,351 against 3,353 bytes), so sizes are checked
+    against the files the manifest names, not against the other run's."""
+    def rows(root):
+        lines = (root / "train.tsv").read_text().splitlines()
+        return lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
+
+    header, got = rows(out)
+    ref_header, want = rows(ref)
+    assert header == ref_header and len(got) == len(want)
+    size = header.index("file_size")
+    video = header.index("video")
+    for g, w in zip(got, want):
+        assert g[:size] + g[size + 1 :] == w[:size] + w[size + 1 :]
+        assert int(g[size]) == (out / g[video]).stat().st_size
+
+
 def test_leftover_temp_files_and_broken_clips_are_redone(videos, tmp_path):
     csv_path = write_csv(tmp_path / "train.csv", GOOD_ROWS[:3])
     ref = tmp_path / "ref"
@@ -401,7 +420,7 @@ def test_leftover_temp_files_and_broken_clips_are_redone(videos, tmp_path):
     assert not stale.exists()
     assert not list((out / "clips").rglob(f"*{cutting.TEMP_MARK}*"))
     assert report(out)["clips"] == {"copied": 2, "re-encoded": 1}  # all three redone
-    assert (out / "train.tsv").read_text() == (ref / "train.tsv").read_text()
+    assert_same_manifest(out, ref)
 
 
 KILLER = """
@@ -441,7 +460,7 @@ def test_killed_run_resumes_to_the_same_manifest(videos, tmp_path):
     rc, text = run_prepare(*args)
     assert rc == 0, text
     assert not list((out / "clips").rglob(f"*{cutting.TEMP_MARK}*"))
-    assert (out / "train.tsv").read_text() == (ref / "train.tsv").read_text()
+    assert_same_manifest(out, ref)
     assert report(out)["clips"]["already done"] == 2
     assert all(clip_mtimes(out)[p] == t for p, t in mtimes.items())  # finished clips kept
 
@@ -468,7 +487,7 @@ def test_a_failing_clip_is_reported_and_redone_next_time(videos, tmp_path, monke
 
     monkeypatch.setattr(cutting, "_encode", real_encode)
     assert run_prepare("--csv", csv_path, "--videos", videos, "--out", out, "--workers", 2)[0] == 0
-    assert (out / "train.tsv").read_text() == (ref / "train.tsv").read_text()
+    assert_same_manifest(out, ref)
     assert report(out)["clips"] == {"already done": 5, "re-encoded": 1}
 
 
